@@ -1,0 +1,105 @@
+"""The converted network in torch: load it, pick the pooling, and read Caffe blobs by name.
+
+A network file is a torch file holding the onnx2torch GraphModule and the names that map its
+outputs back to Caffe blobs. `Network.blobs(x, names)` runs only the layers those blobs need.
+"""
+import os
+
+import torch
+from torch import fx, nn
+
+from reproduce.errors import ReproduceError
+from reproduce.files import atomic_path
+
+FORMAT = "reproduce.network/1"
+
+
+class NetworkError(ReproduceError):
+    """A network file that is missing or is not one this project wrote."""
+
+
+def save_network(path, module, blob_names, input_name, meta):
+    """Write a network file atomically. `blob_names[i]` is the Caffe blob of the module's i-th output."""
+    with atomic_path(path) as tmp:
+        torch.save(dict(format=FORMAT, module=module, blob_names=list(blob_names),
+                        input_name=input_name, meta=meta), tmp)
+
+
+def read_network_file(path):
+    if not os.path.isfile(path):
+        raise NetworkError(f"{path}: no such network file (convert one with scripts/convert_caffe.py)")
+    try:
+        # A pickled fx module: load only network files you made or trust.
+        artifact = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise NetworkError(f"{path}: not a readable network file ({type(e).__name__}: {e})") from None
+    if not isinstance(artifact, dict) or artifact.get("format") != FORMAT:
+        raise NetworkError(f"{path}: not a network file written by scripts/convert_caffe.py")
+    return artifact
+
+
+def _set_pooling(module, pooling):
+    """Swap every pooling layer for the other kind with the same geometry. torch's AvgPool2d with
+    count_include_pad divides by the window clipped to the padded image, exactly as Caffe's AVE."""
+    swap = {"avg": nn.MaxPool2d, "max": nn.AvgPool2d}[pooling]
+    for name, child in list(module.named_children()):
+        if isinstance(child, swap):
+            geometry = dict(kernel_size=child.kernel_size, stride=child.stride,
+                            padding=child.padding, ceil_mode=child.ceil_mode)
+            if pooling == "avg":
+                replacement = nn.AvgPool2d(count_include_pad=True, **geometry)
+            else:
+                replacement = nn.MaxPool2d(**geometry)
+            setattr(module, name, replacement)
+
+
+class Network:
+    """A converted Caffe network; `blobs(x, names)` returns Caffe's blobs for input x."""
+
+    def __init__(self, module, blob_names, input_name, meta, device="cpu"):
+        self.module = module.to(device).eval().requires_grad_(False)
+        self.blob_names = list(blob_names)
+        self.input_name = input_name
+        self.meta = meta
+        self.device = torch.device(device)
+        output = next(n for n in module.graph.nodes if n.op == "output").args[0]
+        self._outputs = dict(zip(self.blob_names, output if isinstance(output, (tuple, list)) else (output,)))
+        self._truncated = {}
+
+    def _module_for(self, names):
+        """A GraphModule that returns exactly `names` and holds only the layers they need."""
+        if names not in self._truncated:
+            graph, copies = fx.Graph(), {}
+            graph.graph_copy(self.module.graph, copies)
+            graph.output(tuple(copies[self._outputs[name]] for name in names))
+            module = fx.GraphModule(self.module, graph)
+            module.graph.eliminate_dead_code()  # needs the owning module to judge purity
+            module.recompile()
+            self._truncated[names] = module
+        return self._truncated[names]
+
+    def blobs(self, x, names):
+        """{name: blob} for a float32 N×C×H×W input in the network's input convention."""
+        names = tuple(names)
+        unknown = [n for n in names if n not in self._outputs and n != self.input_name]
+        if unknown:
+            raise KeyError(f"no blob named {', '.join(unknown)}; this network has: "
+                           f"{', '.join(self.blob_names)}")
+        wanted = tuple(n for n in dict.fromkeys(names) if n != self.input_name)
+        values = self._module_for(wanted)(x) if wanted else ()
+        result = dict(zip(wanted, values))
+        if self.input_name in names:
+            result[self.input_name] = x
+        return result
+
+
+def load_network(path, pooling=None, device="cpu"):
+    """Load a network file; pooling "avg" or "max" replaces every pooling layer by that kind
+    (None keeps the file's)."""
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
+    artifact = read_network_file(path)
+    module = artifact["module"]
+    if pooling:
+        _set_pooling(module, pooling)
+    return Network(module, artifact["blob_names"], artifact["input_name"], artifact["meta"], device)

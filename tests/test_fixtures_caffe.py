@@ -1,0 +1,41 @@
+"""The converter against real Caffe: every blob Caffe computed for the fixture inputs."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import FIXTURES, VGG_DIV8
+from reproduce.convert import convert
+from reproduce.network import load_network
+
+
+def relative_error(ours, caffe):
+    return float(np.abs(ours - caffe).max() / max(np.abs(caffe).max(), 1e-30))
+
+
+def assert_blobs_match(net, input_path, blobs_path, tol=1e-5):
+    caffe = np.load(blobs_path)
+    x = torch.from_numpy(np.load(input_path))
+    ours = net.blobs(x, caffe.files)
+    assert set(ours) == set(caffe.files)
+    for name in caffe.files:
+        assert ours[name].shape == caffe[name].shape, name
+        assert relative_error(ours[name].numpy(), caffe[name]) < tol, name
+
+
+def test_lenet_reproduces_caffe(tmp_path):
+    lenet = FIXTURES / "lenet"
+    paths = convert(lenet / "lenet.prototxt", lenet / "lenet_iter_10000.caffemodel", tmp_path)
+    assert_blobs_match(load_network(paths["torch"]), lenet / "input.npy", lenet / "blobs.npz")
+
+
+@pytest.mark.parametrize("pool", ["max", "ave"])
+def test_vgg_v1_reproduces_caffe(tmp_path, pool):
+    paths = convert(VGG_DIV8 / f"deploy_{pool}.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", tmp_path)
+    assert_blobs_match(load_network(paths["torch"]), VGG_DIV8 / "input.npy",
+                       VGG_DIV8 / f"blobs_{pool}.npz")
+
+
+def test_avg_option_equals_an_ave_prototxt(tmp_path):
+    paths = convert(VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", tmp_path)
+    assert_blobs_match(load_network(paths["torch"], pooling="avg"), VGG_DIV8 / "input.npy",
+                       VGG_DIV8 / "blobs_ave.npz")
