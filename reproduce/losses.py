@@ -1,0 +1,38 @@
+"""The paper's losses, one function per equation (Gatys, Ecker & Bethge 2015).
+
+A layer l has N_l filters and feature maps of M_l = height × width positions; its features
+F^l ∈ R^{N_l×M_l} are the rectified responses (Caffe's in-place ReLU blob), so autograd through
+the ReLU gives exactly the masked gradients of eq. 2 and eq. 6.
+"""
+import torch
+
+
+def feature_matrix(blob):
+    """F^l: a 1×N_l×H×W blob as the N_l × M_l matrix of the paper."""
+    _, N, H, W = blob.shape
+    return blob.reshape(N, H * W)
+
+
+def content_loss(F, P):
+    """Eq. 1: L_content = ½ Σ_ij (F_ij − P_ij)²."""
+    return 0.5 * (F - P).pow(2).sum()
+
+
+def gram(F):
+    """Eq. 3: G_ij = Σ_k F_ik F_jk."""
+    return F @ F.T
+
+
+def style_layer_loss(G, A, N, M):
+    """Eq. 4: E_l = 1 / (4 N_l² M_l²) Σ_ij (G_ij − A_ij)²."""
+    return (G - A).pow(2).sum() / (4.0 * N**2 * M**2)
+
+
+def style_loss(E, w):
+    """Eq. 5: L_style = Σ_l w_l E_l, over the layers in `E` ({layer: E_l}) with weights `w`."""
+    return sum(w[layer] * E_l for layer, E_l in E.items())
+
+
+def total_loss(L_content, L_style, alpha, beta):
+    """Eq. 7: L_total = α L_content + β L_style."""
+    return alpha * L_content + beta * L_style

@@ -1,0 +1,43 @@
+"""Gradient-based image synthesis with scipy's L-BFGS-B, as the authors' code ran it.
+
+`maxcor` 20, `ftol = gtol = 0` (stop by the iteration count alone), box bounds on the pixels.
+Only the flat float64 vector crosses between torch and scipy.
+"""
+import numpy as np
+from scipy.optimize import Bounds, minimize
+
+from reproduce.errors import ReproduceError
+
+
+class NonFiniteLoss(ReproduceError):
+    """The objective returned NaN or infinity."""
+
+
+def lbfgs(fun, x0, bounds, iterations, callback=None):
+    """Minimise `fun(x) -> (f, g)` from x0 for at most `iterations` L-BFGS-B iterations.
+
+    `callback(x, f)` runs after every iteration. Returns (x, f, iterations done, stop reason).
+    Ctrl-C stops cleanly and returns the last completed iterate.
+    """
+    best = {"x": np.array(x0, dtype=np.float64), "f": np.inf, "n": 0}
+
+    def checked(x):
+        f, g = fun(x)
+        if not (np.isfinite(f) and np.all(np.isfinite(g))):
+            raise NonFiniteLoss(f"the loss became non-finite ({f}) in iteration {best['n'] + 1}; "
+                                "check α, β and the input images")
+        return f, g
+
+    def after_iteration(intermediate_result):
+        best.update(x=intermediate_result.x.copy(), f=float(intermediate_result.fun), n=best["n"] + 1)
+        if callback:
+            callback(best["x"], best["f"])
+
+    try:
+        result = minimize(checked, best["x"], jac=True, method="L-BFGS-B",
+                          bounds=Bounds(*bounds), callback=after_iteration,
+                          options=dict(maxiter=iterations, maxcor=20, ftol=0.0, gtol=0.0,
+                                       maxfun=max(15000, 20 * iterations)))
+    except KeyboardInterrupt:
+        return best["x"], best["f"], best["n"], "interrupted"
+    return result.x, float(result.fun), int(result.nit), str(result.message)
