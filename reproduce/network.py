@@ -98,6 +98,8 @@ def load_network(path, pooling=None, device="cpu"):
     (None keeps the file's)."""
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise NetworkError(f"device {device!r} asked for, but torch sees no CUDA device here")
     artifact = read_network_file(path)
     module = artifact["module"]
     if pooling:

@@ -45,6 +45,9 @@ class TransferConfig:
     log: str = None
     style_size: str = "content"  # cvpr: style resized to the content's size; "keep": own aspect
 
+    def __post_init__(self):
+        check_config(self)
+
 
 def loss_weights(config, has_content, has_style):
     """(α, β) of eq. 7: explicit values win; else β = BETA and α = ratio·β. No content image
@@ -93,8 +96,8 @@ class Objective:
         if unknown:
             raise ReproduceError(f"unknown layer {', '.join(unknown)}; the network has "
                                  f"{', '.join(net.blob_names)}")
-        weights = config.style_weights or [1.0 / len(self.style_layers)] * len(self.style_layers)
-        self.w = dict(zip(self.style_layers, weights))
+        n = len(self.style_layers)
+        self.w = dict(zip(self.style_layers, config.style_weights or [1.0 / max(n, 1)] * n))
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
         blend = np.asarray(blend or [1.0] * len(styles), dtype=np.float64)
         blend = blend / blend.sum()
@@ -165,7 +168,6 @@ def initial_image(config, content, styles, shape):
 
 def run_transfer(config, net=None, progress=True):
     """Synthesise config.output by L-BFGS-B on eq. 7; returns a summary (losses, iterations, time)."""
-    check_config(config)
     torch.manual_seed(config.seed)
     net = net or load_network(config.model, pooling=config.pooling, device=config.device)
     device = net.device

@@ -1,0 +1,145 @@
+"""L-BFGS-B synthesis end to end on the small VGG: it converges, reconstructs, repeats, and refuses
+bad input without writing anything."""
+import json
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from reproduce.errors import ReproduceError
+from reproduce.image import load_image
+from reproduce.optimise import NonFiniteLoss, lbfgs
+from reproduce.transfer import TransferConfig, run_transfer
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """A smooth 'photograph' and a stripy 'painting', 32×48."""
+    folder = tmp_path_factory.mktemp("pictures")
+    y, x = np.mgrid[0:32, 0:48] / 32.0
+    photo = np.stack([200 * y, 120 + 80 * np.sin(3 * x), 255 * (1 - y) * x / 1.5], axis=-1)
+    stripes = np.stack([127 + 127 * np.sin(9 * x + 4 * y)] * 2 + [127 + 127 * np.cos(7 * y)], -1)
+    paths = {}
+    for name, array in (("photo", photo), ("painting", stripes)):
+        paths[name] = folder / f"{name}.png"
+        iio.imwrite(paths[name], np.clip(array, 0, 255).astype(np.uint8))
+    return paths
+
+
+def config(small_vgg, tmp_path, **overrides):
+    base = dict(model=str(small_vgg), output=str(tmp_path / "out.png"), size=48, iterations=30,
+                log=str(tmp_path / "log.json"))
+    return TransferConfig(**{**base, **overrides})
+
+
+def test_loss_falls_by_orders_of_magnitude(small_vgg, tmp_path, pictures):
+    summary = run_transfer(config(small_vgg, tmp_path, content=str(pictures["photo"]),
+                                  styles=(str(pictures["painting"]),), iterations=60),
+                           progress=False)
+    log = json.load(open(tmp_path / "log.json"))
+    assert len(log["history"]) == summary["iterations"] == 60
+    assert log["history"][-1]["total"] < log["history"][0]["total"] / 100
+    assert load_image(summary["output"]).shape == (32, 48, 3)
+    assert set(log["losses"]["E"]) == set(TransferConfig.style_layers)
+    assert log["config"]["iterations"] == 60 and len(log["model_sha256"]) == 64
+
+
+def test_style_only_synthesis_lowers_gram_distance(small_vgg, tmp_path, pictures):
+    cfg = config(small_vgg, tmp_path, styles=(str(pictures["painting"]),), iterations=20)
+    summary = run_transfer(cfg, progress=False)
+    history = json.load(open(tmp_path / "log.json"))["history"]
+    assert summary["alpha"] == 0.0
+    for layer in cfg.style_layers:
+        assert summary["losses"]["E"][layer] < history[0]["E"][layer]
+    assert summary["losses"]["style"] < history[0]["style"] / 10
+
+
+def test_content_reconstruction_from_an_early_layer(small_vgg, tmp_path, pictures):
+    cfg = config(small_vgg, tmp_path, content=str(pictures["photo"]), content_layers=("conv1_1",),
+                 iterations=100, log=None)
+    summary = run_transfer(cfg, progress=False)
+    assert summary["beta"] == 0.0
+    difference = np.abs(load_image(summary["output"]) - load_image(pictures["photo"]))
+    assert difference.mean() < 3.0  # of 255, from white noise
+
+
+def test_same_seed_same_image_other_seed_other_image(small_vgg, tmp_path, pictures):
+    def render(seed, name):
+        cfg = config(small_vgg, tmp_path, content=str(pictures["photo"]),
+                     styles=(str(pictures["painting"]),), iterations=5, seed=seed,
+                     output=str(tmp_path / name), log=None)
+        return iio.imread(run_transfer(cfg, progress=False)["output"])
+    first, again, other = render(3, "a.png"), render(3, "b.png"), render(4, "c.png")
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(content="missing.png"), "no such image"),
+    (dict(content_layers=("conv9_9",)), "unknown layer conv9_9"),
+    (dict(model="README.md"), "not a readable network file"),
+])
+def test_bad_input_writes_nothing(small_vgg, tmp_path, pictures, overrides, message):
+    cfg = config(small_vgg, tmp_path, **{"content": str(pictures["photo"]), **overrides})
+    with pytest.raises(ReproduceError, match=message):
+        run_transfer(cfg, progress=False)
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "log.json").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(size=0), "--size must be positive"),
+    (dict(iterations=-1), "--iterations must be positive"),
+    (dict(alpha=-1.0), "--alpha must be zero or positive"),
+    (dict(styles=("a", "b"), style_blend=(1.0, 0.0)), "--style-blend"),
+    (dict(style_weights=(1.0, -1.0, 0, 0, 0), styles=("a",)), "style layer weights"),
+    (dict(content=None), "give a content image"),
+])
+def test_invalid_parameters_are_refused(overrides, message):
+    with pytest.raises(ReproduceError, match=message):
+        TransferConfig(**{"content": "c.png", **overrides})
+
+
+def test_interrupt_returns_the_last_iterate():
+    calls = []
+
+    def rosenbrock(x):
+        calls.append(1)
+        if len(calls) == 25:
+            raise KeyboardInterrupt
+        f = np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+        g = np.zeros_like(x)
+        g[:-1] = -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+        g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+        return float(f), g
+
+    x, f, n, reason = lbfgs(rosenbrock, np.full(6, -1.5), (np.full(6, -5.0), np.full(6, 5.0)), 500)
+    assert reason == "interrupted" and 1 <= n < 25
+    assert f == pytest.approx(rosenbrock(x)[0])
+
+
+def test_non_finite_loss_stops_clearly():
+    with pytest.raises(NonFiniteLoss, match="non-finite"):
+        lbfgs(lambda x: (float("nan"), x), np.zeros(3), (np.full(3, -1.0), np.ones(3)), 10)
+
+
+def test_command_line_transfer_and_loss(small_vgg, tmp_path, pictures):
+    common = ["--content", str(pictures["photo"]), "--style", str(pictures["painting"]),
+              "--model", str(small_vgg), "--size", "32"]
+    out = tmp_path / "cli.png"
+    run = subprocess.run([sys.executable, "-m", "reproduce", "transfer", *common, "--iterations",
+                          "3", "--output", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert out.exists()
+    score = subprocess.run([sys.executable, "-m", "reproduce", "loss", *common, "--image", str(out),
+                            "--json"], capture_output=True, text=True)
+    assert score.returncode == 0, score.stderr
+    losses = json.loads(score.stdout)
+    assert losses["total"] == pytest.approx(losses["content"] * 1e3 + losses["style"] * 1e6,
+                                            rel=1e-5)
+    bad = subprocess.run([sys.executable, "-m", "reproduce", "transfer", *common, "--output",
+                          str(tmp_path / "no.png"), "--style-layers", "conv1_1,nope"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown layer nope")
+    assert not (tmp_path / "no.png").exists()
