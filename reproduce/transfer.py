@@ -87,7 +87,9 @@ def check_config(config):
 class Objective:
     """L_total (eq. 7) of an image, with the targets P^l (content) and A^l (style) taken once."""
 
-    def __init__(self, net, content, styles, config, blend=None):
+    def __init__(self, net, content, styles, config):
+        """`content` and `styles` are preprocessed images (None / [] leave that term out);
+        several styles blend their Gram targets A^l with config.style_blend."""
         self.net = net
         self.alpha, self.beta = loss_weights(config, content is not None, bool(styles))
         self.content_layers = tuple(config.content_layers) if content is not None else ()
@@ -99,7 +101,7 @@ class Objective:
         n = len(self.style_layers)
         self.w = dict(zip(self.style_layers, config.style_weights or [1.0 / max(n, 1)] * n))
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        blend = np.asarray(blend or [1.0] * len(styles), dtype=np.float64)
+        blend = np.asarray(config.style_blend or [1.0] * len(styles), dtype=np.float64)
         blend = blend / blend.sum()
         with torch.no_grad():
             self.P = {}
@@ -124,7 +126,7 @@ class Objective:
                     total=total_loss(L_content, L_style, self.alpha, self.beta))
 
     def value_and_grad(self, x):
-        """(L_total, ∂L_total/∂x, the loss terms as floats) for a preprocessed image x."""
+        """(L_total, ∂L_total/∂x, all the loss terms) for a preprocessed image x."""
         x = x.detach().requires_grad_(True)
         L = self.losses(x)
         L["total"].backward()
@@ -173,7 +175,7 @@ def run_transfer(config, net=None, progress=True):
     device = net.device
     content, styles, shape = prepare_images(config)
     objective = Objective(net, None if content is None else preprocess(content, device),
-                          [preprocess(s, device) for s in styles], config, config.style_blend)
+                          [preprocess(s, device) for s in styles], config)
     x0 = initial_image(config, content, styles, shape)
     low, high = pixel_bounds(shape)
     x0 = np.clip(x0.numpy().astype(np.float64).ravel(), low, high)
@@ -217,7 +219,6 @@ def paper_losses(net, image, content, styles, config):
     """The paper's losses of an RGB image against a content image (resized to the image's size)
     and style images (taken as given), without optimising anything."""
     content = None if content is None else preprocess(resize(content, image.shape[:2]), net.device)
-    objective = Objective(net, content, [preprocess(s, net.device) for s in styles], config,
-                          config.style_blend)
+    objective = Objective(net, content, [preprocess(s, net.device) for s in styles], config)
     with torch.no_grad():
         return as_floats(objective.losses(preprocess(image, net.device)))

@@ -108,7 +108,7 @@ def test_objective_gradient_matches_finite_differences(net64):
 def test_style_targets_blend_gram_matrices(net64):
     _, s1, s2 = images()
     config = TransferConfig(styles=("a", "b"), style_blend=(1.0, 3.0))
-    blended = Objective(net64, None, [s1, s2], config, blend=(1.0, 3.0))
+    blended = Objective(net64, None, [s1, s2], config)
     singles = [Objective(net64, None, [s], TransferConfig(styles=("a",))) for s in (s1, s2)]
     for layer in config.style_layers:
         expected = 0.25 * singles[0].A[layer] + 0.75 * singles[1].A[layer]

@@ -143,3 +143,21 @@ def test_command_line_transfer_and_loss(small_vgg, tmp_path, pictures):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown layer nope")
     assert not (tmp_path / "no.png").exists()
+
+
+@pytest.mark.parametrize("init", ["content", "style", "file"])
+def test_other_starts(small_vgg, tmp_path, pictures, init):
+    start = str(pictures["painting"]) if init == "file" else init
+    cfg = config(small_vgg, tmp_path, content=str(pictures["photo"]),
+                 styles=(str(pictures["painting"]),), init=start, iterations=1, log=None,
+                 save_every=1)
+    run_transfer(cfg, progress=False)
+    start, other = ("photo", "painting") if init == "content" else ("painting", "photo")
+    distance = lambda name: np.abs(load_image(cfg.output) - load_image(pictures[name])).mean()
+    assert distance(start) < distance(other) / 2  # one L-BFGS-B step stays near its start
+
+
+def test_arxiv_style_size_keeps_the_paintings_aspect(small_vgg, tmp_path, pictures):
+    cfg = config(small_vgg, tmp_path, styles=(str(pictures["photo"]),), style_size="keep",
+                 size=24, iterations=1, log=None)
+    assert load_image(run_transfer(cfg, progress=False)["output"]).shape == (16, 24, 3)
