@@ -1,0 +1,143 @@
+"""The normalised VGG-19 of the CVPR paper: every conv filter's mean activation over a set of
+images and all positions made one, by a rescaling that changes each blob by per-channel factors.
+
+For conv layer l with per-filter means k_l (of its rectified blob, the Caffe blob ReLU writes in
+place), W_l[o] and b_l[o] are divided by k_l[o], and every next conv layer n reading l (through
+ReLU and pooling) gets W_n[:, o] multiplied by k_l[o]. ReLU, max and average pooling and zero
+padding are positively homogeneous per channel (f(k·x) = k·f(x) for k > 0), so by induction over
+the layers the normalised blob of l is the original blob divided by k_l, and layer n's
+pre-activation is W_n·k_l·(x/k_l)/k_n = z_n/k_n. Hence all means can be taken once, on the
+original network, and applied together: each filter's mean on the normalised network is
+k_l/k_l = 1, up to float32 rounding (magnified for a filter that fires only faintly). A layer with no next conv layer (conv5_4 in a network converted until pool5) has its
+blobs, and pool5, divided by its means: the network's outputs change there.
+
+Means are taken with the file's own pooling (max for VGG-19); the rescaling stays exact after a
+swap to average pooling, but the means are then only near one. A filter with mean 0 (it never
+fires on these images) has k = 1: it is left unscaled and reported.
+"""
+import os
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from reproduce.errors import ReproduceError
+from reproduce.files import file_digest, write_json
+from reproduce.image import load_image, preprocess
+from reproduce.network import Network, read_network_file, save_network
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)  # f(k·x) = k·f(x) per channel, k > 0
+
+
+class NormaliseError(ReproduceError):
+    """An image folder or a network that cannot be normalised."""
+
+
+def image_files(folder):
+    """The .jpg/.jpeg/.png files of a folder, sorted by name."""
+    if not os.path.isdir(folder):
+        raise NormaliseError(f"{folder}: no such image folder")
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES))
+    if not names:
+        raise NormaliseError(f"{folder}: no .jpg or .png images")
+    return [os.path.join(folder, n) for n in names]
+
+
+def _submodule(module, node):
+    return module.get_submodule(node.target) if node.op == "call_module" else None
+
+
+def _next_convs(module, node, conv):
+    """The conv layers reading `node` through homogeneous layers only."""
+    found, pending = [], list(node.users)
+    while pending:
+        user = pending.pop()
+        layer = _submodule(module, user)
+        if isinstance(layer, nn.Conv2d):
+            found.append(user.target)
+        elif isinstance(layer, HOMOGENEOUS):
+            pending += user.users
+        elif user.op != "output":
+            raise NormaliseError(f"layer {user.name} reads {conv}'s output and is not a conv, ReLU "
+                                 "or pooling layer (convert the network --until pool5)")
+    return found
+
+
+def conv_layers(module, blob_names):
+    """[(conv layer, its rectified blob, [next conv layers])] in forward order."""
+    output = next(n for n in module.graph.nodes if n.op == "output").args[0]
+    blob_of = dict(zip(output if isinstance(output, (tuple, list)) else (output,), blob_names))
+    layers = []
+    for node in module.graph.nodes:
+        conv = _submodule(module, node)
+        if not isinstance(conv, nn.Conv2d):
+            continue
+        if conv.groups != 1:
+            raise NormaliseError(f"conv layer {node.target}: grouped convolution is not supported")
+        relu = next(iter(node.users), None)
+        if len(node.users) != 1 or not isinstance(_submodule(module, relu), nn.ReLU) \
+                or relu not in blob_of:
+            raise NormaliseError(f"conv layer {node.target}: no blob holds its ReLU output")
+        layers.append((node.target, blob_of[relu], _next_convs(module, relu, node.target)))
+    if not layers:
+        raise NormaliseError("the network has no conv layers")
+    return layers
+
+
+def filter_means(network, blobs, inputs):
+    """{blob: per-channel mean over all inputs and positions}, Σ F / Σ N·H·W, in float64."""
+    sums, counts = dict.fromkeys(blobs, 0.0), dict.fromkeys(blobs, 0)
+    for x in inputs:
+        for name, value in network.blobs(x, blobs).items():
+            sums[name] = sums[name] + value.double().sum(dim=(0, 2, 3))
+            counts[name] += value.numel() // value.shape[1]
+    return {name: (sums[name] / counts[name]).cpu() for name in blobs}
+
+
+def scale_filters(module, layers, means):
+    """In place: W_l[o], b_l[o] /= k_l[o] and W_n[:, o] *= k_l[o] for each next layer n, with
+    k_l the means of layer l (1 where a mean is 0)."""
+    with torch.no_grad():
+        for conv, _, nexts in layers:
+            k = torch.where(means[conv] > 0, means[conv], torch.ones_like(means[conv]))
+            layer = module.get_submodule(conv)
+            layer.weight.copy_(layer.weight.double() / k.view(-1, 1, 1, 1))
+            if layer.bias is not None:
+                layer.bias.copy_(layer.bias.double() / k)
+            for name in nexts:
+                weight = module.get_submodule(name).weight
+                weight.copy_(weight.double() * k.view(1, -1, 1, 1))
+
+
+def dead_filters(means):
+    """{conv layer: [channels whose mean is 0]} for the layers that have any."""
+    dead = {conv: [c for c, m in enumerate(values) if m == 0] for conv, values in means.items()}
+    return {conv: channels for conv, channels in dead.items() if channels}
+
+
+def normalise(model, image_dir, out, size=256, device="cpu"):
+    """Write the normalised network to `out` and its provenance beside it as NAME.json.
+    Returns ({"torch": path, "json": path}, {conv layer: [means]})."""
+    if size < 1:
+        raise NormaliseError(f"size must be a positive number of pixels, not {size}")
+    artifact = read_network_file(model)
+    images = image_files(image_dir)
+    module, blob_names = artifact["module"], artifact["blob_names"]
+    layers = conv_layers(module, blob_names)
+    network = Network(module, blob_names, artifact["input_name"], artifact["meta"], device)
+    with tqdm(images, desc="normalise", unit="image") as progress:  # closed on errors too
+        inputs = (preprocess(load_image(path, size), device) for path in progress)
+        by_blob = filter_means(network, [blob for _, blob, _ in layers], inputs)
+    means = {conv: by_blob[blob] for conv, blob, _ in layers}
+    module.cpu()
+    scale_filters(module, layers, means)
+    means = {conv: values.tolist() for conv, values in means.items()}
+    paths = dict(torch=out, json=os.path.splitext(out)[0] + ".json")
+    meta = dict(artifact["meta"], name=os.path.splitext(os.path.basename(out))[0], normalised=dict(
+        source=dict(name=os.path.basename(model), sha256=file_digest(model)),
+        images=[dict(name=os.path.basename(p), sha256=file_digest(p)) for p in images],
+        size=size, means=means))
+    save_network(out, module, blob_names, artifact["input_name"], meta)
+    write_json(paths["json"], dict(meta, artifacts={os.path.basename(out): file_digest(out)}))
+    return paths, means
