@@ -1,0 +1,140 @@
+"""Rendered panels against reference images: pixel metrics and the paper's own measures.
+
+Each pair is resized to a common size (the smaller image's) and compared by PSNR, by SSIM
+(Wang, Bovik, Sheikh & Simoncelli 2004: Gaussian window σ = 1.5 truncated to 11×11, K1 = 0.01,
+K2 = 0.03, per channel, averaged over the positions whose window lies inside the image), and
+with the VGG network by the style distance Σ_l w_l E_l (eq. 4–5, the reference as the style
+image) and the content distance at conv4_2 (eq. 1, the reference as the content image).
+"""
+import math
+import pathlib
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from reproduce.errors import ReproduceError
+from reproduce.files import atomic_path, file_digest, write_json
+from reproduce.image import load_image, resize, save_image
+from reproduce.transfer import TransferConfig, paper_losses
+
+PEAK = 255.0
+SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # the 11×11 Gaussian window of Wang et al.
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+METRICS = ("psnr", "ssim", "style", "content")
+DISTANCES = ("style", "content")  # the metrics --fail-above may bound
+
+
+def psnr(a, b, peak=PEAK):
+    """Peak signal-to-noise ratio in dB; infinite for identical images."""
+    mse = float(np.mean((np.asarray(a, np.float64) - b) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
+
+
+def ssim(a, b, peak=PEAK):
+    """Mean structural similarity of two H×W×3 images (1 for identical images)."""
+    if min(a.shape[:2]) <= 2 * SSIM_RADIUS:
+        raise ReproduceError(f"SSIM needs images larger than {2 * SSIM_RADIUS} px, "
+                             f"not {a.shape[:2]}")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    c1, c2 = (SSIM_K1 * peak) ** 2, (SSIM_K2 * peak) ** 2
+
+    def local_mean(x):
+        return gaussian_filter(x, (SSIM_SIGMA, SSIM_SIGMA, 0), truncate=SSIM_RADIUS / SSIM_SIGMA)
+
+    mu_a, mu_b = local_mean(a), local_mean(b)
+    var_a = local_mean(a * a) - mu_a**2
+    var_b = local_mean(b * b) - mu_b**2
+    cov = local_mean(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / \
+        ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    inside = slice(SSIM_RADIUS, -SSIM_RADIUS)
+    return float(s[inside, inside].mean())
+
+
+def common_size(a, b):
+    """Both images at the smaller one's size (by pixel count)."""
+    shape = min(a.shape[:2], b.shape[:2], key=lambda hw: hw[0] * hw[1])
+    return resize(a, shape), resize(b, shape)
+
+
+def vgg_distances(net, result, reference, reference_path):
+    """The paper's measures between two images of one size, the reference (read from
+    `reference_path`) as content and style image: style distance Σ w_l E_l over conv1_1 …
+    conv5_1 (w_l = 1/5), content distance at conv4_2, and each E_l."""
+    config = TransferConfig(content=str(reference_path), styles=(str(reference_path),))
+    losses = paper_losses(net, result, reference, [reference], config)
+    return dict(style=losses["style"], content=losses["content"], E=losses["E"])
+
+
+def side_by_side(result, reference, gap=4):
+    """result | reference | absolute difference, on one white strip."""
+    space = np.full((result.shape[0], gap, 3), 255.0, np.float32)
+    return np.concatenate([result, space, reference, space, np.abs(result - reference)], axis=1)
+
+
+def images_in(folder):
+    """{name: path} of the images directly in a folder, by file name without suffix."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise ReproduceError(f"{folder}: no such folder")
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def compare(result_path, reference_path, net, out):
+    """The metrics of one pair, with its side-by-side image written to `out`."""
+    result, reference = common_size(load_image(result_path), load_image(reference_path))
+    save_image(out, side_by_side(result, reference))
+    return dict(result=str(result_path), reference=str(reference_path), image=str(out),
+                size=list(result.shape[:2]), psnr=psnr(result, reference),
+                ssim=ssim(result, reference),
+                **vgg_distances(net, result, reference, reference_path))
+
+
+def diff_folders(results, reference, out, net, model, limits=None):
+    """Compare every pair of same-named images; write report.json and report.md into `out`
+    and return the report. `limits` ({metric: bound}) lists the pairs above a bound as failures."""
+    ours, theirs = images_in(results), images_in(reference)
+    names = [name for name in ours if name in theirs]
+    if not names:
+        raise ReproduceError(f"no image names in common between {results} and {reference}")
+    out = pathlib.Path(out)
+    pairs = {name: compare(ours[name], theirs[name], net, out / f"{name}.png") for name in names}
+    limits = limits or {}
+    failures = [dict(name=name, metric=m, value=pairs[name][m], limit=bound)
+                for name in names for m, bound in limits.items() if pairs[name][m] > bound]
+    report = dict(results=str(results), reference=str(reference), model=str(model),
+                  model_sha256=file_digest(model), pairs=pairs, limits=limits, failures=failures,
+                  only_in_results=sorted(set(ours) - set(theirs)),
+                  only_in_reference=sorted(set(theirs) - set(ours)))
+    write_json(out / "report.json", report)
+    write_markdown(out / "report.md", report)
+    return report
+
+
+def write_markdown(path, report):
+    """The report as a table with each pair's side-by-side image."""
+    lines = [f"# {report['results']} against {report['reference']}", "",
+             f"Network: `{report['model']}` (sha256 `{report['model_sha256'][:12]}`). Each pair at "
+             "the smaller image's size. PSNR in dB (inf: identical); SSIM with the 11×11 Gaussian "
+             "window (σ 1.5) of Wang et al. 2004; style = Σ w_l E_l over conv1_1 … conv5_1 "
+             "(w_l = 1/5) and content = ½ Σ (F − P)² at conv4_2, the reference as style and "
+             "content image (0: identical). Images: result | reference | absolute difference.", "",
+             "| panel | size | PSNR | SSIM | style | content | result / reference / difference |",
+             "|---|---|---|---|---|---|---|"]
+    for name, pair in report["pairs"].items():
+        image = pathlib.Path(pair["image"]).name
+        lines.append(f"| {name} | {pair['size'][1]}×{pair['size'][0]} | {pair['psnr']:.2f} | "
+                     f"{pair['ssim']:.3f} | {pair['style']:.4g} | {pair['content']:.4g} | "
+                     f"![{name}]({image}) |")
+    for key, title in (("only_in_results", "Only in the results"),
+                       ("only_in_reference", "Only in the reference")):
+        if report[key]:
+            lines += ["", f"{title}: {', '.join(report[key])}."]
+    if report["limits"]:
+        bounds = ", ".join(f"{m} ≤ {v:g}" for m, v in report["limits"].items())
+        verdict = "; ".join(f"{f['name']} {f['metric']} {f['value']:.4g} > {f['limit']:g}"
+                            for f in report["failures"]) or "all pairs within bounds"
+        lines += ["", f"Check ({bounds}): {verdict}."]
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")

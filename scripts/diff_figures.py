@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Compare rendered panels with reference images, pairing them by file name.
+
+For each pair: a side-by-side image (result | reference | absolute difference), PSNR and SSIM
+after resizing to a common size, and the paper's measures with the VGG network (style distance
+Σ w_l E_l, content distance at conv4_2). Writes REPORT_DIR/report.md and report.json. With
+--fail-above, exits 1 when a pair's distance is above its bound.
+"""
+import argparse
+import pathlib
+import sys
+
+from reproduce.diff import DISTANCES, diff_folders
+from reproduce.errors import run_main
+from reproduce.figures import MODEL, ROOT, require_model
+from reproduce.network import load_network
+
+
+def bound(text):
+    """METRIC=VALUE for --fail-above."""
+    metric, _, value = text.partition("=")
+    try:
+        value = float(value)
+    except ValueError:
+        value = None
+    if metric not in DISTANCES or value is None:
+        raise argparse.ArgumentTypeError(f"expected METRIC=VALUE with METRIC one of "
+                                         f"{', '.join(DISTANCES)}, not {text!r}")
+    return metric, value
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", help="folder of rendered panels (e.g. results/arxiv/fig2)")
+    parser.add_argument("reference", help="folder of reference images with the same names")
+    parser.add_argument("--out", required=True, help="report folder")
+    parser.add_argument("--model", type=pathlib.Path, default=MODEL,
+                        help=f"converted network (default {MODEL.relative_to(ROOT)})")
+    parser.add_argument("--fail-above", type=bound, action="append", default=[],
+                        metavar="METRIC=VALUE",
+                        help=f"exit 1 if a pair's {' or '.join(DISTANCES)} distance is above VALUE")
+    args = parser.parse_args(argv)
+    require_model(args.model)
+    net = load_network(args.model, pooling="avg")
+    report = diff_folders(args.results, args.reference, args.out, net, args.model,
+                          dict(args.fail_above))
+    print(f"compared {len(report['pairs'])} pairs; wrote {pathlib.Path(args.out) / 'report.md'}")
+    for failure in report["failures"]:
+        print(f"above bound: {failure['name']} {failure['metric']} {failure['value']:.4g} > "
+              f"{failure['limit']:g}", file=sys.stderr)
+    return 1 if report["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
