@@ -57,6 +57,8 @@ def read_prototxt(path):
             text_format.Parse(f.read(), net, allow_unknown_field=True)
     except FileNotFoundError:
         raise CaffeError(f"{path}: no such prototxt") from None
+    except OSError as e:
+        raise CaffeError(f"{path}: cannot read the prototxt ({e.strerror})") from None
     except (text_format.ParseError, UnicodeDecodeError) as e:
         raise CaffeError(f"{path}: not a readable Caffe prototxt ({e})") from None
     return net
@@ -69,6 +71,8 @@ def read_caffemodel(path):
             data = f.read()
     except FileNotFoundError:
         raise CaffeError(f"{path}: no such caffemodel") from None
+    except OSError as e:
+        raise CaffeError(f"{path}: cannot read the caffemodel ({e.strerror})") from None
     net = NetParameter()
     try:
         net.ParseFromString(data)
@@ -96,12 +100,14 @@ def blob_array(blob, where):
         shape = tuple(blob.shape.dim)
     else:
         shape = (blob.num, blob.channels, blob.height, blob.width)
-    if blob.data:
-        values = np.frombuffer(blob.data, dtype="<f4")
-    elif blob.double_data:
-        values = np.frombuffer(blob.double_data, dtype="<f8").astype(np.float32)
-    else:
+    payload, dtype = ((blob.data, np.dtype("<f4")) if blob.data
+                      else (blob.double_data, np.dtype("<f8")))
+    if not payload:
         raise CaffeError(f"{where}: blob holds no data")
+    if len(payload) % dtype.itemsize:
+        raise CaffeError(f"{where}: blob data of {len(payload)} bytes is not a whole number of "
+                         f"{dtype.itemsize}-byte floats (corrupt caffemodel)")
+    values = np.frombuffer(payload, dtype=dtype).astype(np.float32, copy=False)
     if values.size != math.prod(shape):
         raise CaffeError(f"{where}: blob declares shape {shape} but holds {values.size} values "
                          "(truncated or corrupt caffemodel)")
@@ -130,12 +136,13 @@ def _conv_out(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def _pool_out(size, k, s, p, ceil):
-    """Caffe's pooled size: ceil by default, and the last window must start inside the image."""
+def _pool_out(size, k, s, p, ceil, padded):
+    """Caffe's pooled size: ceil by default; in a layer with any padding (on either axis) the
+    last window must start inside the image or its padding."""
     if not ceil:
         return (size + 2 * p - k) // s + 1
     pooled = -(-(size + 2 * p - k) // s) + 1
-    if p > 0 and (pooled - 1) * s >= size + p:
+    if padded and (pooled - 1) * s >= size + p:
         pooled -= 1
     return pooled
 
@@ -179,11 +186,13 @@ def _pooling(layer, shape, where):
         sh, sw = _pair(p, "stride", "stride_h", "stride_w", 1)
         ph, pw = _pair(p, "pad", "pad_h", "pad_w", 0)
     ceil = type(p).RoundMode.Name(p.round_mode) == "CEIL"
-    out = (c, _pool_out(h, kh, sh, ph, ceil), _pool_out(w, kw, sw, pw, ceil))
+    padded = ph > 0 or pw > 0
+    out = (c, _pool_out(h, kh, sh, ph, ceil, padded), _pool_out(w, kw, sw, pw, ceil, padded))
     if ceil and out[1:] != (_torch_ceil_pool_out(h, kh, sh, ph), _torch_ceil_pool_out(w, kw, sw, pw)):
         raise CaffeError(f"{where}: unpadded pooling with stride > kernel has a Caffe-only "
                          "output size that ONNX cannot express")
-    params = dict(method=method, kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw), ceil=ceil)
+    params = dict(method=method, kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw), ceil=ceil,
+                  global_pooling=p.global_pooling)
     return params, out
 
 
@@ -212,6 +221,18 @@ def _in_test_phase(layer):
     if any(rule.phase != TEST_PHASE for rule in layer.include):
         return False
     return not any(rule.phase == TEST_PHASE for rule in layer.exclude)
+
+
+def _check_global_pooling(layers, where):
+    """Global pooling is exported with the kernel of the prototxt's input size, so it is only
+    right where an fc layer fixes that size (a net without one takes any size)."""
+    if any(layer.type == "InnerProduct" for layer in layers):
+        return
+    for layer in layers:
+        if layer.params.get("global_pooling"):
+            raise CaffeError(f"{where}: layer '{layer.name}': global pooling in a net without fc "
+                             "layers is not supported (its window would stay at the prototxt's "
+                             "input size while the converted net takes any size)")
 
 
 def build_net(graph, weights, until=None, where="prototxt"):
@@ -267,6 +288,7 @@ def build_net(graph, weights, until=None, where="prototxt"):
     else:
         if until is not None:
             raise CaffeError(f"{where}: no layer named '{until}' to stop at")
+    _check_global_pooling(layers, where)
     blob_values = {blob: value for blob, value in current.items() if blob != input_name}
     return CaffeNet(graph.name, input_name, tuple(input_shape), layers, blob_values)
 
