@@ -100,8 +100,9 @@ def blob_array(blob, where):
         shape = tuple(blob.shape.dim)
     else:
         shape = (blob.num, blob.channels, blob.height, blob.width)
-    payload, dtype = ((blob.data, np.dtype("<f4")) if blob.data
-                      else (blob.double_data, np.dtype("<f8")))
+    payload, dtype = blob.data, np.dtype("<f4")  # each read of a bytes field copies it
+    if not payload:
+        payload, dtype = blob.double_data, np.dtype("<f8")
     if not payload:
         raise CaffeError(f"{where}: blob holds no data")
     if len(payload) % dtype.itemsize:
