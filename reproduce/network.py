@@ -53,6 +53,12 @@ def _set_pooling(module, pooling):
             setattr(module, name, replacement)
 
 
+def output_nodes(module):
+    """The fx nodes a GraphModule returns, in order (the i-th holds blob_names[i])."""
+    output = next(n for n in module.graph.nodes if n.op == "output").args[0]
+    return list(output) if isinstance(output, (tuple, list)) else [output]
+
+
 class Network:
     """A converted Caffe network; `blobs(x, names)` returns Caffe's blobs for input x."""
 
@@ -62,8 +68,7 @@ class Network:
         self.input_name = input_name
         self.meta = meta
         self.device = torch.device(device)
-        output = next(n for n in module.graph.nodes if n.op == "output").args[0]
-        self._outputs = dict(zip(self.blob_names, output if isinstance(output, (tuple, list)) else (output,)))
+        self._outputs = dict(zip(self.blob_names, output_nodes(module)))
         self._truncated = {}
 
     def _module_for(self, names):

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from reproduce.errors import ReproduceError
 from reproduce.files import file_digest, write_json
 from reproduce.image import load_image, preprocess
-from reproduce.network import Network, read_network_file, save_network
+from reproduce.network import Network, output_nodes, read_network_file, save_network
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)  # f(k·x) = k·f(x) per channel, k > 0
@@ -66,8 +66,7 @@ def _next_convs(module, node, conv):
 
 def conv_layers(module, blob_names):
     """[(conv layer, its rectified blob, [next conv layers])] in forward order."""
-    output = next(n for n in module.graph.nodes if n.op == "output").args[0]
-    blob_of = dict(zip(output if isinstance(output, (tuple, list)) else (output,), blob_names))
+    blob_of = dict(zip(output_nodes(module), blob_names))
     layers = []
     for node in module.graph.nodes:
         conv = _submodule(module, node)
