@@ -53,8 +53,8 @@ class Preset:
 
 # full: the paper's setting for a GPU. The papers state no size (512 px took up to an hour on a
 # K40); 2000 iterations is the `maxiter` of the authors' own code, which stops by count alone.
-# quick: a preview that a 2-core CPU renders in minutes (all three figures of one version,
-# about 5 minutes); its figures are not the paper's, and their captions say so.
+# quick: a preview that a 2-core CPU renders in minutes (all three figures of one version took
+# 8.5 minutes on a busy 2-core machine); its figures are not the paper's, and say so.
 PRESETS = {"full": Preset("full", 512, 2000), "quick": Preset("quick", 128, 40)}
 
 # Fig. 1. Top row: style reconstructions of The Starry Night (α = 0) from the style layers

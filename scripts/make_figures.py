@@ -19,7 +19,8 @@ from reproduce.errors import ReproduceError, run_main
 from reproduce.figures import (CAFFEMODEL, FIGURES, MODEL, PAPERS, PRESETS, PROTOTXT, ROOT,
                                make_figures, require_model)
 
-FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py")]
+FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
+         "--only", PROTOTXT.name, CAFFEMODEL.name]
 
 
 def fetch_vgg19(model):
