@@ -107,7 +107,9 @@ def diff_folders(results, reference, out, net, model, limits=None):
                   model_sha256=file_digest(model), pairs=pairs, limits=limits, failures=failures,
                   only_in_results=sorted(set(ours) - set(theirs)),
                   only_in_reference=sorted(set(theirs) - set(ours)))
-    write_json(out / "report.json", report)
+    finite = {name: dict(pair, psnr=None if math.isinf(pair["psnr"]) else pair["psnr"])
+              for name, pair in pairs.items()}
+    write_json(out / "report.json", dict(report, pairs=finite))  # JSON has no infinity: null
     write_markdown(out / "report.md", report)
     return report
 
@@ -116,7 +118,7 @@ def write_markdown(path, report):
     """The report as a table with each pair's side-by-side image."""
     lines = [f"# {report['results']} against {report['reference']}", "",
              f"Network: `{report['model']}` (sha256 `{report['model_sha256'][:12]}`). Each pair at "
-             "the smaller image's size. PSNR in dB (inf: identical); SSIM with the 11×11 Gaussian "
+             "the smaller image's size. PSNR in dB (inf: identical; null in report.json); SSIM with the 11×11 Gaussian "
              "window (σ 1.5) of Wang et al. 2004; style = Σ w_l E_l over conv1_1 … conv5_1 "
              "(w_l = 1/5) and content = ½ Σ (F − P)² at conv4_2, the reference as style and "
              "content image (0: identical). Images: result | reference | absolute difference.", "",

@@ -27,7 +27,7 @@ def atomic_path(path):
 
 def write_json(path, obj):
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
+        json.dump(obj, f, indent=2, allow_nan=False)  # strict JSON for any reader
         f.write("\n")
 
 
