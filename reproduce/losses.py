@@ -18,9 +18,26 @@ def content_loss(F, P):
     return 0.5 * (F - P).pow(2).sum()
 
 
+class _Gram(torch.autograd.Function):
+    """F Fᵀ whose backward takes one matrix product, ∂L/∂F = (D + Dᵀ) F for D = ∂L/∂G, where
+    autograd's would take two (docs/performance.md)."""
+
+    @staticmethod
+    def forward(ctx, F):
+        ctx.save_for_backward(F)
+        return F @ F.T
+
+    @staticmethod
+    def backward(ctx, D):
+        (F,) = ctx.saved_tensors
+        S = D + D.T
+        # written in F's own memory layout, so the blob's gradient needs no transposing copy
+        return (F.T @ S).T if F.stride(0) == 1 else S @ F
+
+
 def gram(F):
     """Eq. 3: G_ij = Σ_k F_ik F_jk."""
-    return F @ F.T
+    return _Gram.apply(F)
 
 
 def style_layer_loss(G, A, N, M):

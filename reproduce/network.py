@@ -2,8 +2,11 @@
 
 A network file is a torch file holding the onnx2torch GraphModule and the names that map its
 outputs back to Caffe blobs. `Network.blobs(x, names)` runs only the layers those blobs need.
+The speed settings here (memory layout, allocator, TF32) are measured in docs/performance.md.
 """
+import ctypes
 import os
+import sys
 
 import torch
 from torch import fx, nn
@@ -12,6 +15,7 @@ from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path
 
 FORMAT = "reproduce.network/1"
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
 
 
 class NetworkError(ReproduceError):
@@ -62,12 +66,17 @@ def output_nodes(module):
 class Network:
     """A converted Caffe network; `blobs(x, names)` returns Caffe's blobs for input x."""
 
-    def __init__(self, module, blob_names, input_name, meta, device="cpu"):
-        self.module = module.to(device).eval().requires_grad_(False)
+    def __init__(self, module, blob_names, input_name, meta, device="cpu", channels_last=None):
+        """channels_last: run in N×H×W×C memory layout (None: on CPU only, where it is faster)."""
+        self.device = torch.device(device)
+        if channels_last is None:
+            channels_last = self.device.type == "cpu"
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.module = module.to(self.device, memory_format=self.memory_format).eval() \
+            .requires_grad_(False)
         self.blob_names = list(blob_names)
         self.input_name = input_name
         self.meta = meta
-        self.device = torch.device(device)
         self._outputs = dict(zip(self.blob_names, output_nodes(module)))
         self._truncated = {}
 
@@ -91,22 +100,47 @@ class Network:
             raise KeyError(f"no blob named {', '.join(unknown)}; this network has: "
                            f"{', '.join(self.blob_names)}")
         wanted = tuple(n for n in dict.fromkeys(names) if n != self.input_name)
-        values = self._module_for(wanted)(x) if wanted else ()
+        inputs = x.contiguous(memory_format=self.memory_format)
+        values = self._module_for(wanted)(inputs) if wanted else ()
         result = dict(zip(wanted, values))
         if self.input_name in names:
             result[self.input_name] = x
         return result
 
 
-def load_network(path, pooling=None, device="cpu"):
+def keep_freed_memory():
+    """Make glibc keep freed memory for reuse instead of handing it back to the system (Linux).
+
+    Each evaluation allocates and frees the same activations, up to 64 MB each at 512 px; glibc
+    maps blocks that large afresh every time and page-faults them in again, which cost 5-18% of
+    a CPU evaluation (docs/performance.md). Elsewhere a no-op."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if sys.platform == "linux" else None
+    if mallopt:
+        mallopt(M_MMAP_MAX, 0)
+        mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+
+
+def set_tf32(enabled):
+    """TF32 in CUDA convolutions and matrix products. Off means IEEE float32, as Caffe computed;
+    torch itself turns TF32 on for cuDNN convolutions unless told otherwise."""
+    precision = "tf32" if enabled else "ieee"
+    torch.backends.cudnn.conv.fp32_precision = precision
+    torch.backends.cuda.matmul.fp32_precision = precision
+
+
+def load_network(path, pooling=None, device="cpu", channels_last=None, tf32=False):
     """Load a network file; pooling "avg" or "max" replaces every pooling layer by that kind
-    (None keeps the file's)."""
+    (None keeps the file's). On CUDA, tf32 allows TF32 arithmetic (faster, less exact)."""
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise NetworkError(f"device {device!r} asked for, but torch sees no CUDA device here")
     artifact = read_network_file(path)
+    keep_freed_memory()
+    if torch.device(device).type == "cuda":
+        set_tf32(tf32)
     module = artifact["module"]
     if pooling:
         _set_pooling(module, pooling)
-    return Network(module, artifact["blob_names"], artifact["input_name"], artifact["meta"], device)
+    return Network(module, artifact["blob_names"], artifact["input_name"], artifact["meta"], device,
+                   channels_last)

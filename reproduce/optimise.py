@@ -5,6 +5,7 @@ Only the flat float64 vector crosses between torch and scipy.
 """
 import numpy as np
 from scipy.optimize import Bounds, minimize
+from threadpoolctl import threadpool_limits
 
 from reproduce.errors import ReproduceError
 
@@ -34,10 +35,12 @@ def lbfgs(fun, x0, bounds, iterations, callback=None):
             callback(best["x"], best["f"])
 
     try:
-        result = minimize(checked, best["x"], jac=True, method="L-BFGS-B",
-                          bounds=Bounds(*bounds), callback=after_iteration,
-                          options=dict(maxiter=iterations, maxcor=20, ftol=0.0, gtol=0.0,
-                                       maxfun=max(15000, 20 * iterations)))
+        # scipy's BLAS threads, spinning after each call, would take the cores from torch's
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = minimize(checked, best["x"], jac=True, method="L-BFGS-B",
+                              bounds=Bounds(*bounds), callback=after_iteration,
+                              options=dict(maxiter=iterations, maxcor=20, ftol=0.0, gtol=0.0,
+                                           maxfun=max(15000, 20 * iterations)))
     except KeyboardInterrupt:
         return best["x"], best["f"], best["n"], "interrupted"
     return result.x, float(result.fun), int(result.nit), str(result.message)
