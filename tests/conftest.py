@@ -1,12 +1,23 @@
 """Shared fixtures: the real Caffe fixture files and a small converted VGG-shaped network."""
+import importlib.util
 import pathlib
 
 import pytest
+import torch
 
 from reproduce.convert import convert
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+ROOT = pathlib.Path(__file__).parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
 VGG_DIV8 = FIXTURES / "vgg19-v1-div8"
+
+
+def load_script(name):
+    """scripts/<name>.py as a module (the scripts are not part of the package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +27,12 @@ def small_vgg(tmp_path_factory):
     out = tmp_path_factory.mktemp("small_vgg")
     return convert(VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", out,
                    name="vgg19_div8", until="pool5")["torch"]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny images gain nothing from threads, and on a busy 2-core machine threads cost a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

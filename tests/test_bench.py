@@ -1,30 +1,23 @@
 """scripts/bench.py: its FLOP count, its hand-written VGG-19 (the yardstick the converted network
 is timed against) on the real-Caffe fixture, its random-weight model, and a run at a tiny size."""
-import importlib.util
 import json
 import math
-import pathlib
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from conftest import VGG_DIV8
+from conftest import VGG_DIV8, load_script
 from reproduce.caffe import blob_array, read_caffemodel
 from reproduce.convert import convert
 from reproduce.losses import gram
 from reproduce.network import load_network
 
-SCRIPT = pathlib.Path(__file__).parents[1] / "scripts" / "bench.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench")
 
 
 def test_flop_count_matches_a_hand_count(bench):

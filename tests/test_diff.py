@@ -11,9 +11,10 @@ from reproduce.diff import (SSIM_K1, common_size, diff_folders, psnr, side_by_si
 from reproduce.errors import ReproduceError, run_main
 from reproduce.image import load_image, save_image
 from reproduce.network import load_network
-from test_figures import ROOT, one_thread, script  # noqa: F401  (one_thread: autouse fixture)
+from conftest import ROOT, load_script
 
 PHOTO = ROOT / "data" / "inputs" / "tubingen.jpg"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def test_report_pairs_by_name(net, small_vgg, folders, tmp_path):
 
 
 def test_command_line_check(small_vgg, folders, tmp_path, capsys):
-    main = script("diff_figures").main
+    main = load_script("diff_figures").main
     common = [str(f) for f in folders] + ["--model", str(small_vgg), "--out", str(tmp_path / "r")]
     bounds = ["--fail-above", "style=1e30", "--fail-above", "content=1e30"]
     assert run_main(main, common + bounds) == 0
@@ -154,7 +155,7 @@ def test_command_line_check(small_vgg, folders, tmp_path, capsys):
 
 
 def test_command_line_errors_write_no_report(small_vgg, folders, tmp_path, capsys):
-    main = script("diff_figures").main
+    main = load_script("diff_figures").main
     results, reference = folders
 
     def argv(reference, model):

@@ -1,9 +1,7 @@
 """The figure tables hold the paper's values; the pipeline renders every panel, figure and
 manifest on the small VGG-shaped network, reuses what is done, and stops cleanly on bad input."""
 import argparse
-import importlib.util
 import json
-import pathlib
 import re
 import shutil
 import sys
@@ -14,32 +12,16 @@ import pytest
 import torch
 
 import reproduce.figures as figures
+from conftest import ROOT, load_script
 from reproduce.errors import run_main
-from reproduce.figures import FIGURES, PRESETS, STYLE_LAYERS, Job, caption, worker_devices
+from reproduce.figures import FIGURES, PRESETS, STYLE_LAYERS, caption, worker_devices
 from reproduce.files import file_digest
 from reproduce.montage import Cell, assemble, draw_cell, glyph, text_mask
 
-ROOT = pathlib.Path(__file__).parents[1]
 REFERENCE = ROOT / "data" / "reference" / "neural-style-fig2"
 TINY = ["--quick", "--size", "32", "--iterations", "3"]
 PANELS = {"fig1": 10, "fig2": 5, "fig3": 20}
-
-
-def script(name):
-    """main() of scripts/<name>.py."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny images gain nothing from threads, and on a busy 2-core machine threads cost a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +35,7 @@ def data_dir(tmp_path_factory):
 
 def make(*argv):
     """Exit status of scripts/make_figures.py with these arguments."""
-    return run_main(script("make_figures").main, [str(a) for a in argv])
+    return run_main(load_script("make_figures").main, [str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +116,7 @@ def test_presets_and_captions():
     assert "quick preset: 128 px, 40" in quick and "not the paper's setting" in quick
     assert "0.001, 0.0008, 0.005, 0.0005, 0.0005" in quick
     args = argparse.Namespace(quick=True, size=32, iterations=None)
-    preset = script("make_figures").preset_from(args)
+    preset = load_script("make_figures").preset_from(args)
     assert (preset.name, preset.size, preset.iterations) == ("quick", 32, 40)
 
 
@@ -200,7 +182,7 @@ def test_manifest_holds_parameters_model_and_results(rendered, small_vgg):
 
 def test_diff_report_of_the_rendered_fig2(rendered, small_vgg, tmp_path):
     argv = [rendered / "arxiv" / "fig2", REFERENCE, "--out", tmp_path, "--model", small_vgg]
-    assert run_main(script("diff_figures").main, [str(a) for a in argv]) == 0
+    assert run_main(load_script("diff_figures").main, [str(a) for a in argv]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     shipped = sorted(p.stem for p in REFERENCE.iterdir())
     assert sorted(report["pairs"]) == shipped and len(shipped) == 4
@@ -277,7 +259,7 @@ def test_missing_model_says_how_to_get_it(tmp_path, capsys):
 
 
 def test_fetch_runs_the_fetch_script(tmp_path, monkeypatch, capsys):
-    module = script("make_figures")
+    module = load_script("make_figures")
     monkeypatch.setattr(module, "FETCH", [sys.executable, "-c", "raise SystemExit(3)"])
     argv = ["fig2", "--model", str(tmp_path / "vgg19.pt"), "--out", str(tmp_path / "out"), "--fetch"]
     assert run_main(module.main, argv) == 2

@@ -1,7 +1,6 @@
 """The normalised network: each filter's mean is one, blobs are the original's over the means,
 errors leave nothing behind, and a conv-only caffemodel (like vgg_normalised.caffemodel)
 converts."""
-import importlib.util
 import json
 import pathlib
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import VGG_DIV8
+from conftest import VGG_DIV8, load_script
 from reproduce.caffe import CaffeError, layer_type, read_caffemodel
 from reproduce.caffe_schema import NetParameter
 from reproduce.convert import convert
@@ -22,14 +21,6 @@ from reproduce.normalise import normalise
 from test_fixtures_caffe import relative_error
 
 SIZE = 32
-SCRIPT = pathlib.Path(__file__).parents[1] / "scripts" / "normalise_vgg.py"
-
-
-def script_main():
-    spec = importlib.util.spec_from_file_location("normalise_vgg", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 def write_images(folder, shapes=((24, 32), (32, 24), (20, 28)), seed=0):
@@ -144,7 +135,7 @@ def test_dead_filter_is_left_unscaled_and_reported(small_vgg, images, tmp_path, 
     model = tmp_path / "dead.pt"
     save_network(model, module, artifact["blob_names"], artifact["input_name"], artifact["meta"])
     out = tmp_path / "out" / "dead_norm.pt"
-    assert run_main(script_main(), [str(model), "--images", str(images), "--out", str(out),
+    assert run_main(load_script("normalise_vgg").main, [str(model), "--images", str(images), "--out", str(out),
                                     "--size", str(SIZE)]) == 0
     stderr = capsys.readouterr().err
     assert "warning: conv1_2: 1 filter(s) never fire on these images, left unscaled: channels 0\n" \
@@ -201,7 +192,7 @@ def test_errors_leave_no_output(small_vgg, tmp_path, capsys, case, message):
     out = tmp_path / "out"
     out.mkdir()
     argv = [str(model), "--images", str(folder), "--out", str(out / "n.pt"), "--size", str(size)]
-    assert run_main(script_main(), argv) == 2
+    assert run_main(load_script("normalise_vgg").main, argv) == 2
     captured = capsys.readouterr()
     last = captured.err.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last
