@@ -5,7 +5,7 @@ import sys
 
 from reproduce.errors import run_main
 from reproduce.image import load_image, resize
-from reproduce.network import load_network
+from reproduce.network import default_device, load_network
 from reproduce.transfer import CONTENT_LAYERS, STYLE_LAYERS, TransferConfig, paper_losses, \
     prepare_images, run_transfer
 
@@ -48,7 +48,8 @@ def _add_loss_flags(parser):
                              "aspect at --size (arxiv)")
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg",
                         help="pooling in the network (paper figures: avg)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--device", default=default_device(),
+                        help="cpu or cuda (default: cuda when torch sees one, else cpu)")
 
 
 def _config(args, **extra):
@@ -64,7 +65,8 @@ def _config(args, **extra):
 
 def transfer(args):
     config = _config(args, output=args.output, init=args.init, iterations=args.iterations,
-                     seed=args.seed, save_every=args.save_every, log=args.log)
+                     seed=args.seed, save_every=args.save_every, log=args.log,
+                     optimiser=args.optimiser)
     summary = run_transfer(config)
     L = summary["losses"]
     print(f"wrote {summary['output']}: {summary['iterations']} iterations in "
@@ -95,6 +97,10 @@ def main(argv=None):
                    help="noise (seeded white noise), content, style, or an image path")
     t.add_argument("--iterations", type=int, default=1000, help="L-BFGS-B iterations")
     t.add_argument("--seed", type=int, default=0, help="seed of the white-noise start")
+    t.add_argument("--optimiser", choices=("scipy", "device"), default="scipy",
+                   help="scipy: scipy's L-BFGS-B, as the authors ran it (default); device: an "
+                        "L-BFGS with the same bounds and memory that stays on the device, "
+                        "faster on a GPU (docs/performance.md)")
     t.add_argument("--save-every", type=int, default=0, metavar="K",
                    help="also write the current image every K iterations")
     t.add_argument("--log", metavar="LOG.json", help="write parameters and per-iteration losses")

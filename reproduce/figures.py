@@ -229,6 +229,7 @@ class Run:
     digests: dict  # key: sha256
     device: str = "cpu"
     force: bool = False
+    optimiser: str = "scipy"
 
 
 @dataclass
@@ -261,6 +262,7 @@ def panel_parameters(job, figure, run):
     """Everything that determines a panel's image besides the model, as the manifest holds it."""
     parameters = dict(dataclasses.asdict(job), size=run.preset.size,
                       iterations=run.preset.iterations, style_size=STYLE_SIZE[figure.paper],
+                      optimiser=run.optimiser,
                       input_sha256={key: run.digests[key] for key in job.inputs})
     return json.loads(json.dumps(parameters))  # tuples as lists, as read back from a record
 
@@ -305,7 +307,7 @@ def transfer_config(panel, run):
         output=str(panel.image), size=run.preset.size, ratio=job.ratio,
         content_layers=job.content_layers, style_layers=job.style_layers, pooling=job.pooling,
         init=job.init, iterations=run.preset.iterations, seed=job.seed, device=run.device,
-        style_size=STYLE_SIZE[panel.figure.paper])
+        style_size=STYLE_SIZE[panel.figure.paper], optimiser=run.optimiser)
 
 
 _NETS = {}
@@ -422,14 +424,14 @@ def write_figure(figure, panels, run):
 
 
 def make_figures(names, paper, preset, out, model, device="cpu", data_dirs=(), jobs=1,
-                 force=False, log=print):
+                 force=False, optimiser="scipy", log=print):
     """Render the named figures of one paper version; returns their manifests. Every input is
     checked before any panel runs, and no figure is written unless all its panels are done."""
     figures = [FIGURES[name](paper) for name in names]
     inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
     run = Run(out, preset, model, file_digest(model), inputs,
               {key: file_digest(path) for key, path in inputs.items() if path is not None},
-              device, force)
+              device, force, optimiser)
     plans = [plan(f, run) for f in figures]
     for panel in (p for panels in plans for p in panels if p.status != "pending"):
         log(panel.reason or f"{panel.title}: reused (same parameters and model)")

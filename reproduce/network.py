@@ -108,6 +108,11 @@ class Network:
         return result
 
 
+def default_device():
+    """"cuda" when torch sees a CUDA device, else "cpu": the command lines' default."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def keep_freed_memory():
     """Make glibc keep freed memory for reuse instead of handing it back to the system (Linux).
 

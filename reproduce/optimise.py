@@ -9,9 +9,15 @@ from threadpoolctl import threadpool_limits
 
 from reproduce.errors import ReproduceError
 
+MAXCOR = 20  # curvature pairs kept, as in the authors' code
+
 
 class NonFiniteLoss(ReproduceError):
     """The objective returned NaN or infinity."""
+
+    def __init__(self, f, iteration):
+        super().__init__(f"the loss became non-finite ({f}) in iteration {iteration}; "
+                         "check α, β and the input images")
 
 
 def lbfgs(fun, x0, bounds, iterations, callback=None):
@@ -25,8 +31,7 @@ def lbfgs(fun, x0, bounds, iterations, callback=None):
     def checked(x):
         f, g = fun(x)
         if not (np.isfinite(f) and np.all(np.isfinite(g))):
-            raise NonFiniteLoss(f"the loss became non-finite ({f}) in iteration {best['n'] + 1}; "
-                                "check α, β and the input images")
+            raise NonFiniteLoss(f, best["n"] + 1)
         return f, g
 
     def after_iteration(intermediate_result):
@@ -39,7 +44,7 @@ def lbfgs(fun, x0, bounds, iterations, callback=None):
         with threadpool_limits(limits=1, user_api="blas"):
             result = minimize(checked, best["x"], jac=True, method="L-BFGS-B",
                               bounds=Bounds(*bounds), callback=after_iteration,
-                              options=dict(maxiter=iterations, maxcor=20, ftol=0.0, gtol=0.0,
+                              options=dict(maxiter=iterations, maxcor=MAXCOR, ftol=0.0, gtol=0.0,
                                            maxfun=max(15000, 20 * iterations)))
     except KeyboardInterrupt:
         return best["x"], best["f"], best["n"], "interrupted"

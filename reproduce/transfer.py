@@ -15,6 +15,7 @@ from reproduce.losses import (content_loss, feature_matrix, gram, style_layer_lo
                               total_loss)
 from reproduce.network import load_network
 from reproduce.optimise import lbfgs
+from reproduce.optimise_device import lbfgs_on_device
 
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -44,6 +45,7 @@ class TransferConfig:
     save_every: int = 0
     log: str = None
     style_size: str = "content"  # cvpr: style resized to the content's size; "keep": own aspect
+    optimiser: str = "scipy"     # scipy's L-BFGS-B (the authors'), or "device": optimise_device
 
     def __post_init__(self):
         check_config(self)
@@ -82,6 +84,8 @@ def check_config(config):
                                  "layer, not all zero")
     if config.style_size not in ("content", "keep"):
         raise ReproduceError(f"style size must be 'content' or 'keep', not {config.style_size!r}")
+    if config.optimiser not in ("scipy", "device"):
+        raise ReproduceError(f"optimiser must be 'scipy' or 'device', not {config.optimiser!r}")
 
 
 class Objective:
@@ -139,6 +143,12 @@ def as_floats(L):
     return dict(total=values[0], content=values[1], style=values[2], E=dict(zip(L["E"], values[3:])))
 
 
+def for_scipy(value_and_grad):
+    """(f, g) as scipy takes them: a float and a flat float64 numpy array."""
+    f, g = value_and_grad
+    return float(f), g.cpu().numpy()
+
+
 def prepare_images(config):
     """The content and style images (RGB float, resized as the config asks) and the output shape."""
     content = load_image(config.content, config.size) if config.content else None
@@ -176,17 +186,18 @@ def run_transfer(config, net=None, progress=True):
     content, styles, shape = prepare_images(config)
     objective = Objective(net, None if content is None else preprocess(content, device),
                           [preprocess(s, device) for s in styles], config)
-    x0 = initial_image(config, content, styles, shape)
-    low, high = pixel_bounds(shape)
-    x0 = np.clip(x0.numpy().astype(np.float64).ravel(), low, high)
+    bounds = [torch.from_numpy(b) for b in pixel_bounds(shape)]
+    x0 = torch.clamp(initial_image(config, content, styles, shape).double().ravel(), *bounds)
+
+    def image(flat):
+        return flat.float().view(1, 3, *shape)
 
     last, history, start = {}, [], time.perf_counter()
 
     def fun(flat):
-        x = torch.from_numpy(flat).to(device=device, dtype=torch.float32).view(1, 3, *shape)
-        total, grad, L = objective.value_and_grad(x)
+        total, grad, L = objective.value_and_grad(image(flat))
         last["L"] = L
-        return float(total), grad.to("cpu", torch.float64).numpy().ravel()
+        return total.double(), grad.reshape(-1).double()
 
     bar = tqdm(total=config.iterations, disable=not progress, unit="it", desc="L-BFGS-B")
 
@@ -198,15 +209,23 @@ def run_transfer(config, net=None, progress=True):
                         style=f"{losses['style']:.3g}", refresh=False)
         bar.update(1)
         if config.save_every and len(history) % config.save_every == 0:
-            save_image(config.output, deprocess(torch.from_numpy(flat).float().view(1, 3, *shape)))
+            save_image(config.output, deprocess(image(flat)))
 
-    flat, f, iterations, reason = lbfgs(fun, x0, (low, high), config.iterations, after_iteration)
+    if config.optimiser == "device":
+        flat, f, iterations, reason = lbfgs_on_device(
+            fun, x0.to(device), [b.to(device) for b in bounds], config.iterations, after_iteration)
+    else:
+        flat, f, iterations, reason = lbfgs(
+            lambda x: for_scipy(fun(torch.from_numpy(x).to(device))), x0.numpy(),
+            [b.numpy() for b in bounds], config.iterations,
+            lambda x, f: after_iteration(torch.from_numpy(x), f))
+        flat = torch.from_numpy(flat)
     bar.close()
     seconds = time.perf_counter() - start
-    x = torch.from_numpy(flat).float().view(1, 3, *shape)
+    x = image(flat).to(device)
     save_image(config.output, deprocess(x))
     with torch.no_grad():
-        final = as_floats(objective.losses(x.to(device)))
+        final = as_floats(objective.losses(x))
     summary = dict(output=config.output, losses=final, iterations=iterations, stop=reason,
                    seconds=seconds, alpha=objective.alpha, beta=objective.beta,
                    model_sha256=file_digest(config.model), config=dataclasses.asdict(config))

@@ -45,7 +45,7 @@ from reproduce.convert import convert
 from reproduce.errors import run_main
 from reproduce.files import write_json
 from reproduce.image import preprocess
-from reproduce.network import load_network
+from reproduce.network import default_device, load_network
 from reproduce.transfer import (Objective, TransferConfig, initial_image, prepare_images,
                                 run_transfer)
 
@@ -327,7 +327,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=sizes, default=[128, 256, 512],
                         help="long sides in pixels, comma-separated (default: 128,256,512)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--device", default=default_device(),
+                        help="cpu or cuda (default: cuda when torch sees one, else cpu)")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     parser.add_argument("--model", help="network file to time (default: a random-weight VGG-19)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (default: 5)")

@@ -18,6 +18,7 @@ from reproduce.convert import convert
 from reproduce.errors import ReproduceError, run_main
 from reproduce.figures import (CAFFEMODEL, FIGURES, MODEL, PAPERS, PRESETS, PROTOTXT, ROOT,
                                make_figures, require_model)
+from reproduce.network import default_device
 
 FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
          "--only", PROTOTXT.name, CAFFEMODEL.name]
@@ -58,7 +59,11 @@ def main(argv=None):
     parser.add_argument("--size", type=int,
                         help="long side of every panel in px (overrides the preset)")
     parser.add_argument("--iterations", type=int, help="L-BFGS-B iterations (overrides the preset)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--device", default=default_device(),
+                        help="cpu or cuda (default: cuda when torch sees one, else cpu)")
+    parser.add_argument("--optimiser", choices=("scipy", "device"), default="scipy",
+                        help="scipy: scipy's L-BFGS-B, as the authors ran it (default); device: "
+                             "L-BFGS kept on the device, faster on a GPU")
     parser.add_argument("--jobs", type=int, default=1,
                         help="panels rendered in parallel: processes on CPU, one per GPU")
     parser.add_argument("--quick", action="store_true",
@@ -79,7 +84,7 @@ def main(argv=None):
     ensure_model(args.model, args.fetch)
     names = list(FIGURES) if args.figure == "all" else [args.figure]
     for manifest in make_figures(names, args.paper, preset, args.out, args.model, args.device,
-                                 args.data, args.jobs, args.force):
+                                 args.data, args.jobs, args.force, args.optimiser):
         print(f"wrote {manifest['image']} ({manifest['caption'].splitlines()[-1]})")
 
 

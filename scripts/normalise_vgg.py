@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from reproduce.errors import run_main
+from reproduce.network import default_device
 from reproduce.normalise import dead_filters, normalise
 
 
@@ -22,7 +23,8 @@ def main(argv=None):
     parser.add_argument("--out", required=True, metavar="MODEL_NORM", help="network file to write")
     parser.add_argument("--size", type=int, default=256,
                         help="long side of each image in pixels (default: %(default)s)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--device", default=default_device(),
+                        help="cpu or cuda (default: cuda when torch sees one, else cpu)")
     args = parser.parse_args(argv)
     paths, means = normalise(args.model, args.images, args.out, args.size, args.device)
     for conv, channels in dead_filters(means).items():

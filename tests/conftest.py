@@ -2,6 +2,8 @@
 import importlib.util
 import pathlib
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
 
@@ -36,3 +38,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def pictures(tmp_path_factory):
+    """A smooth 'photograph' and a stripy 'painting', 32×48."""
+    folder = tmp_path_factory.mktemp("pictures")
+    y, x = np.mgrid[0:32, 0:48] / 32.0
+    photo = np.stack([200 * y, 120 + 80 * np.sin(3 * x), 255 * (1 - y) * x / 1.5], axis=-1)
+    stripes = np.stack([127 + 127 * np.sin(9 * x + 4 * y)] * 2 + [127 + 127 * np.cos(7 * y)], -1)
+    paths = {}
+    for name, array in (("photo", photo), ("painting", stripes)):
+        paths[name] = folder / f"{name}.png"
+        iio.imwrite(paths[name], np.clip(array, 0, 255).astype(np.uint8))
+    return paths

@@ -170,7 +170,8 @@ def test_manifest_holds_parameters_model_and_results(rendered, small_vgg):
     assert "quick preset" in m["caption"]
     for entry in m["panels"]:
         p = entry["parameters"]
-        assert (p["size"], p["iterations"], p["seed"], p["style_size"]) == (32, 3, 0, "keep")
+        assert (p["size"], p["iterations"], p["seed"], p["style_size"], p["optimiser"]) == \
+            (32, 3, 0, "keep", "scipy")
         assert entry["iterations"] == 3 and entry["seconds"] > 0
         assert np.isfinite(entry["losses"]["total"])
         assert set(entry["losses"]["E"]) == set(STYLE_LAYERS)
@@ -218,6 +219,10 @@ def test_changed_parameters_or_image_render_again(rendered, tmp_path, small_vgg,
     assert make("fig2", "--model", small_vgg, "--out", out, "--data", data_dir, "--quick",
                 "--size", "32", "--iterations", "4") == 0
     assert {e["iterations"] for e in manifest(out, "fig2")["panels"]} == {4}
+    assert make("fig2", "--model", small_vgg, "--out", out, "--data", data_dir, *TINY,
+                "--optimiser", "device") == 0
+    entries = manifest(out, "fig2")["panels"]
+    assert {(e["status"], e["parameters"]["optimiser"]) for e in entries} == {("computed", "device")}
 
 
 def test_without_the_picasso_panel_e_is_skipped(rendered, tmp_path, small_vgg, capsys):
