@@ -8,8 +8,9 @@ padding are positively homogeneous per channel (f(k·x) = k·f(x) for k > 0), so
 the layers the normalised blob of l is the original blob divided by k_l, and layer n's
 pre-activation is W_n·k_l·(x/k_l)/k_n = z_n/k_n. Hence all means can be taken once, on the
 original network, and applied together: each filter's mean on the normalised network is
-k_l/k_l = 1, up to float32 rounding (magnified for a filter that fires only faintly). A layer with no next conv layer (conv5_4 in a network converted until pool5) has its
-blobs, and pool5, divided by its means: the network's outputs change there.
+k_l/k_l = 1, up to float32 rounding (magnified for a filter that fires only faintly). A layer
+with no next conv layer (conv5_4 in a network converted until pool5) has its blobs, and pool5,
+divided by its means: the network's outputs change there.
 
 Means are taken with the file's own pooling (max for VGG-19); the rescaling stays exact after a
 swap to average pooling, but the means are then only near one. A filter with mean 0 (it never

@@ -9,7 +9,8 @@ side by side in one run, medians over --repeats after --warmup runs of each:
              forward + backward to the input pixels; ratio converted / plain
   objective  one loss-and-gradient evaluation of eq. 7 (Objective.value_and_grad) against the
              bare forward + backward of the converted network; ratio
-  L-BFGS-B   run_transfer for --iterations (scipy, the float64 round trip, host-device copies):
+  L-BFGS     run_transfer for --iterations with each optimiser: scipy's L-BFGS-B (the float64
+             round trip and host-device copies included) and the L-BFGS kept on the device;
              seconds per iteration once the first line searches are over, evaluations per
              iteration; ratio one iteration / one evaluation
   FLOPs      one evaluation's FLOPs as torch's FlopCounterMode counts them (convolutions and
@@ -21,6 +22,7 @@ seeded random weights is written and converted into a temporary folder: timings 
 the weights' values.
 """
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -56,6 +58,7 @@ STYLE = ROOT / "data" / "inputs" / "starry_night.jpg"
 VGG19_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block; each block ends in a 2×2 pooling
 POOLING = "avg"  # as in the paper's figures
 PACKAGES = ("torch", "numpy", "scipy", "onnx", "onnx2torch")  # versions in the report
+OPTIMISERS = {"scipy": "L-BFGS-B (scipy)", "device": "L-BFGS on the device"}  # --optimiser
 SETTLE = 5  # L-BFGS-B iterations left out of the per-iteration time (the first line searches)
 
 
@@ -188,22 +191,27 @@ class CountingNetwork:
 
 
 def time_lbfgs(net, config, evaluation_s):
-    """run_transfer as the command line runs it: seconds and evaluations per iteration after the
-    first SETTLE iterations (over all of them in short runs), and the whole run's count and time."""
+    """run_transfer as the command line runs it, with config.optimiser: seconds and evaluations
+    per iteration after the first SETTLE iterations (over all of them in short runs), their ratio
+    to one evaluation, the rest of an iteration, and the whole run's count and time. Keys are
+    prefixed lbfgs_<optimiser>_."""
     counting = CountingNetwork(net)
     summary = run_transfer(config, net=counting, progress=False)
     ends = [h["seconds"] for h in json.loads(pathlib.Path(config.log).read_text())["history"]]
     settle = SETTLE if len(ends) > 2 * SETTLE else 0
     since = ends[settle - 1] if settle else 0.0
     # The evaluations that started after iteration `settle` ended. The history counts seconds from
-    # the run's start (before scipy's set-up); the run ends as its last evaluation does, which
-    # puts that start on the evaluations' clock, to well within the half evaluation of margin.
+    # the run's start (before the optimiser's set-up); the run ends as its last evaluation does,
+    # which puts that start on the evaluations' clock, to well within the half evaluation of margin.
     start = counting.starts[-1] + evaluation_s - ends[-1]
     later = sum(t > start + since - evaluation_s / 2 for t in counting.starts)
     n = len(ends) - settle
-    return dict(lbfgs_iterations=summary["iterations"], lbfgs_evaluations=len(counting.starts),
-                lbfgs_seconds=summary["seconds"], lbfgs_s_per_iteration=(ends[-1] - since) / n,
-                lbfgs_evaluations_per_iteration=later / n)
+    per_iteration, evaluations = (ends[-1] - since) / n, later / n
+    result = dict(iterations=summary["iterations"], evaluations=len(counting.starts),
+                  seconds=summary["seconds"], s_per_iteration=per_iteration,
+                  evaluations_per_iteration=evaluations, ratio=per_iteration / evaluation_s,
+                  rest_s_per_iteration=per_iteration - evaluations * evaluation_s)
+    return {f"lbfgs_{config.optimiser}_{key}": value for key, value in result.items()}
 
 
 def bench_size(net, model, size, args, folder):
@@ -247,10 +255,9 @@ def bench_size(net, model, size, args, folder):
                evaluation_ratio=t["evaluation"] / t["forward_backward_converted"],
                evaluation_gflop=flops / 1e9, evaluation_gflops=flops / 1e9 / t["evaluation"],
                peak_memory_mb=memory / 2**20)
-    row.update(time_lbfgs(net, config, t["evaluation"]))
-    row["lbfgs_ratio"] = row["lbfgs_s_per_iteration"] / t["evaluation"]
-    row["lbfgs_host_s_per_iteration"] = row["lbfgs_s_per_iteration"] - \
-        row["lbfgs_evaluations_per_iteration"] * t["evaluation"]
+    for optimiser in OPTIMISERS:
+        row.update(time_lbfgs(net, dataclasses.replace(config, optimiser=optimiser),
+                              t["evaluation"]))
     row["load_elsewhere"] = load_elsewhere(start, busy_jiffies())
     return row
 
@@ -279,6 +286,22 @@ def _ms(seconds):
     return f"{seconds * 1e3:.1f}"
 
 
+def lbfgs_rows(optimiser, name):
+    """The printed table's rows of one optimiser's time_lbfgs."""
+    key = f"lbfgs_{optimiser}_"
+    return [
+        (f"{name} iteration (ms)", key + "s_per_iteration", _ms),
+        ("  ratio / evaluation", key + "ratio", lambda v: f"{v:.3f}"),
+        ("  evaluations per iteration", key + "evaluations_per_iteration", lambda v: f"{v:.2f}"),
+        ("  the rest per iteration (ms)", key + "rest_s_per_iteration", _ms),
+        ("  whole run: iterations, evaluations", None,
+         lambda r: f"{r[key + 'iterations']}, {r[key + 'evaluations']}"),
+        ("  whole run (s)", key + "seconds", lambda v: f"{v:.1f}"),
+        ("  1000 iterations at this rate (s)", key + "s_per_iteration",
+         lambda v: f"{1000 * v:.1f}"),
+    ]
+
+
 ROWS = [  # (label, key, format) of the printed table
     ("image (H×W)", "shape", lambda v: "×".join(map(str, v))),
     ("forward, converted (ms)", "forward_converted_s", _ms),
@@ -289,13 +312,7 @@ ROWS = [  # (label, key, format) of the printed table
     ("  ratio converted / plain", "forward_backward_ratio", lambda v: f"{v:.3f}"),
     ("evaluation of eq. 7 (ms)", "evaluation_s", _ms),
     ("  ratio / forward+backward", "evaluation_ratio", lambda v: f"{v:.3f}"),
-    ("L-BFGS-B iteration (ms)", "lbfgs_s_per_iteration", _ms),
-    ("  ratio / evaluation", "lbfgs_ratio", lambda v: f"{v:.3f}"),
-    ("  evaluations per iteration", "lbfgs_evaluations_per_iteration", lambda v: f"{v:.2f}"),
-    ("  the rest per iteration (ms)", "lbfgs_host_s_per_iteration", _ms),
-    ("  whole run: iterations, evaluations", None,
-     lambda r: f"{r['lbfgs_iterations']}, {r['lbfgs_evaluations']}"),
-    ("  whole run (s)", "lbfgs_seconds", lambda v: f"{v:.1f}"),
+    *(row for optimiser, name in OPTIMISERS.items() for row in lbfgs_rows(optimiser, name)),
     ("evaluation GFLOP", "evaluation_gflop", lambda v: f"{v:.1f}"),
     ("achieved GFLOP/s", "evaluation_gflops", lambda v: f"{v:.1f}"),
     ("peak memory (MiB)", "peak_memory_mb", lambda v: f"{v:.0f}"),

@@ -78,17 +78,21 @@ def test_random_caffemodel_converts_and_keeps_the_scale(bench, tmp_path):
 def test_main_runs_at_a_tiny_size(bench, small_vgg, tmp_path, capsys):
     out = tmp_path / "bench.json"
     bench.main(["--model", str(small_vgg), "--sizes", "24,32", "--iterations", "3",
-                "--repeats", "2", "--warmup", "0", "--json", str(out)])
+                "--repeats", "2", "--warmup", "0", "--device", "cpu", "--json", str(out)])
     report = json.loads(out.read_text())
     assert report["settings"]["device"] == "cpu" and report["environment"]["torch"]
     rows = report["results"]
     assert [r["size"] for r in rows] == [24, 32] and max(rows[1]["shape"]) == 32
     for row in rows:
         assert row["last_layer"] == "conv5_1"
-        assert row["lbfgs_iterations"] == 3 and row["lbfgs_evaluations"] >= 3
-        assert row["lbfgs_evaluations_per_iteration"] >= 1
-        for key in ("forward_ratio", "forward_backward_ratio", "evaluation_ratio", "lbfgs_ratio",
+        for optimiser in ("scipy", "device"):
+            key = f"lbfgs_{optimiser}_"
+            assert row[key + "iterations"] == 3 and row[key + "evaluations"] >= 3
+            assert row[key + "evaluations_per_iteration"] >= 1
+            assert math.isfinite(row[key + "ratio"]) and row[key + "ratio"] > 0
+        for key in ("forward_ratio", "forward_backward_ratio", "evaluation_ratio",
                     "evaluation_gflop", "evaluation_gflops", "peak_memory_mb"):
             assert math.isfinite(row[key]) and row[key] > 0, key
     table = capsys.readouterr().out
     assert "ratio converted / plain" in table and "achieved GFLOP/s" in table
+    assert "L-BFGS-B (scipy) iteration" in table and "L-BFGS on the device iteration" in table

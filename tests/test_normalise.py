@@ -135,8 +135,8 @@ def test_dead_filter_is_left_unscaled_and_reported(small_vgg, images, tmp_path, 
     model = tmp_path / "dead.pt"
     save_network(model, module, artifact["blob_names"], artifact["input_name"], artifact["meta"])
     out = tmp_path / "out" / "dead_norm.pt"
-    assert run_main(load_script("normalise_vgg").main, [str(model), "--images", str(images), "--out", str(out),
-                                    "--size", str(SIZE)]) == 0
+    argv = [str(model), "--images", str(images), "--out", str(out), "--size", str(SIZE)]
+    assert run_main(load_script("normalise_vgg").main, argv) == 0
     stderr = capsys.readouterr().err
     assert "warning: conv1_2: 1 filter(s) never fire on these images, left unscaled: channels 0\n" \
         in stderr
