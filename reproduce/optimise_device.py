@@ -33,7 +33,7 @@ def two_loop(q, pairs):
     for s, y, rho in reversed(pairs):
         a.append(rho * torch.dot(s, q))
         q -= a[-1] * y
-    s, y, rho = pairs[-1]
+    _, y, rho = pairs[-1]
     r = q / (rho * torch.dot(y, y))
     for (s, y, rho), a_i in zip(pairs, reversed(a)):
         r += (a_i - rho * torch.dot(y, r)) * s
