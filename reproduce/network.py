@@ -138,11 +138,17 @@ def load_network(path, pooling=None, device="cpu", channels_last=None, tf32=Fals
     (None keeps the file's). On CUDA, tf32 allows TF32 arithmetic (faster, less exact)."""
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise NetworkError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
         raise NetworkError(f"device {device!r} asked for, but torch sees no CUDA device here")
     artifact = read_network_file(path)
     keep_freed_memory()
-    if torch.device(device).type == "cuda":
+    if kind == "cuda":
         set_tf32(tf32)
     module = artifact["module"]
     if pooling:

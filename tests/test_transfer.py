@@ -69,6 +69,7 @@ def test_same_seed_same_image_other_seed_other_image(small_vgg, tmp_path, pictur
     (dict(content="missing.png"), "no such image"),
     (dict(content_layers=("conv9_9",)), "unknown layer conv9_9"),
     (dict(model="README.md"), "not a readable network file"),
+    (dict(device="tpu"), "unknown device 'tpu'"),
 ])
 def test_bad_input_writes_nothing(small_vgg, tmp_path, pictures, overrides, message):
     cfg = config(small_vgg, tmp_path, **{"content": str(pictures["photo"]), **overrides})
