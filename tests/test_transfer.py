@@ -7,9 +7,11 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 
 from reproduce.errors import ReproduceError
 from reproduce.image import load_image
+from reproduce.network import load_network
 from reproduce.transfer import TransferConfig, run_transfer
 
 
@@ -128,3 +130,9 @@ def test_arxiv_style_size_keeps_the_paintings_aspect(small_vgg, tmp_path, pictur
     cfg = config(small_vgg, tmp_path, styles=(str(pictures["photo"]),), style_size="keep",
                  size=24, iterations=1, log=None)
     assert load_image(run_transfer(cfg, progress=False)["output"]).shape == (16, 24, 3)
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(small_vgg, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ReproduceError, match="torch sees no CUDA device"):
+        load_network(small_vgg, device="cuda")
