@@ -6,8 +6,8 @@ import sys
 from reproduce.errors import run_main
 from reproduce.image import load_image, resize
 from reproduce.network import default_device, load_network
-from reproduce.transfer import CONTENT_LAYERS, STYLE_LAYERS, TransferConfig, paper_losses, \
-    prepare_images, run_transfer
+from reproduce.transfer import CONTENT_LAYERS, OPTIMISERS, STYLE_LAYERS, TransferConfig, \
+    paper_losses, prepare_images, run_transfer
 
 
 def _floats(text):
@@ -97,7 +97,7 @@ def main(argv=None):
                    help="noise (seeded white noise), content, style, or an image path")
     t.add_argument("--iterations", type=int, default=1000, help="L-BFGS-B iterations")
     t.add_argument("--seed", type=int, default=0, help="seed of the white-noise start")
-    t.add_argument("--optimiser", choices=("scipy", "device"), default="scipy",
+    t.add_argument("--optimiser", choices=OPTIMISERS, default="scipy",
                    help="scipy: scipy's L-BFGS-B, as the authors ran it (default); device: an "
                         "L-BFGS with the same bounds and memory that stays on the device, "
                         "faster on a GPU (docs/performance.md)")

@@ -120,8 +120,9 @@ def write_markdown(path, report):
              f"Network: `{report['model']}` (sha256 `{report['model_sha256'][:12]}`). Each pair at "
              "the smaller image's size. PSNR in dB (inf: identical; null in report.json); SSIM "
              "with the 11×11 Gaussian window (σ 1.5) of Wang et al. 2004; style = Σ w_l E_l "
-             "over conv1_1 … conv5_1 (w_l = 1/5) and content = ½ Σ (F − P)² at conv4_2, the reference as style and "
-             "content image (0: identical). Images: result | reference | absolute difference.", "",
+             "over conv1_1 … conv5_1 (w_l = 1/5) and content = ½ Σ (F − P)² at conv4_2, the "
+             "reference as style and content image (0: identical). Images: result | reference "
+             "| absolute difference.", "",
              "| panel | size | PSNR | SSIM | style | content | result / reference / difference |",
              "|---|---|---|---|---|---|---|"]
     for name, pair in report["pairs"].items():

@@ -113,6 +113,19 @@ def default_device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def device_kind(device):
+    """"cpu" or "cuda" for a device this machine can run on; a NetworkError for any other."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise NetworkError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise NetworkError(f"device {device!r} asked for, but torch sees no CUDA device here")
+    return kind
+
+
 def keep_freed_memory():
     """Make glibc keep freed memory for reuse instead of handing it back to the system (Linux).
 
@@ -138,14 +151,7 @@ def load_network(path, pooling=None, device="cpu", channels_last=None, tf32=Fals
     (None keeps the file's). On CUDA, tf32 allows TF32 arithmetic (faster, less exact)."""
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        kind = None
-    if kind not in ("cpu", "cuda"):
-        raise NetworkError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise NetworkError(f"device {device!r} asked for, but torch sees no CUDA device here")
+    kind = device_kind(device)
     artifact = read_network_file(path)
     keep_freed_memory()
     if kind == "cuda":

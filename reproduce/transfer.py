@@ -20,6 +20,7 @@ from reproduce.optimise_device import lbfgs_on_device
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 BETA = 1e6       # β when only the ratio α/β is given (the authors' suggestion to pystiche)
+OPTIMISERS = ("scipy", "device")  # scipy's L-BFGS-B (the authors'), or optimise_device's
 NOISE_STD = 1.0  # white-noise start: N(0, 1) per pixel in the preprocessed (0..255 − mean) space
 
 
@@ -45,7 +46,7 @@ class TransferConfig:
     save_every: int = 0
     log: str = None
     style_size: str = "content"  # cvpr: style resized to the content's size; "keep": own aspect
-    optimiser: str = "scipy"     # scipy's L-BFGS-B (the authors'), or "device": optimise_device
+    optimiser: str = "scipy"     # one of OPTIMISERS
 
     def __post_init__(self):
         check_config(self)
@@ -84,8 +85,9 @@ def check_config(config):
                                  "layer, not all zero")
     if config.style_size not in ("content", "keep"):
         raise ReproduceError(f"style size must be 'content' or 'keep', not {config.style_size!r}")
-    if config.optimiser not in ("scipy", "device"):
-        raise ReproduceError(f"optimiser must be 'scipy' or 'device', not {config.optimiser!r}")
+    if config.optimiser not in OPTIMISERS:
+        raise ReproduceError(f"optimiser must be one of {', '.join(OPTIMISERS)}, "
+                             f"not {config.optimiser!r}")
 
 
 class Objective:

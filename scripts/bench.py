@@ -48,8 +48,8 @@ from reproduce.errors import run_main
 from reproduce.files import write_json
 from reproduce.image import preprocess
 from reproduce.network import default_device, load_network
-from reproduce.transfer import (Objective, TransferConfig, initial_image, prepare_images,
-                                run_transfer)
+from reproduce.transfer import (OPTIMISERS, Objective, TransferConfig, initial_image,
+                                prepare_images, run_transfer)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"
@@ -58,7 +58,7 @@ STYLE = ROOT / "data" / "inputs" / "starry_night.jpg"
 VGG19_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block; each block ends in a 2×2 pooling
 POOLING = "avg"  # as in the paper's figures
 PACKAGES = ("torch", "numpy", "scipy", "onnx", "onnx2torch")  # versions in the report
-OPTIMISERS = {"scipy": "L-BFGS-B (scipy)", "device": "L-BFGS on the device"}  # --optimiser
+OPTIMISER_LABELS = {"scipy": "L-BFGS-B (scipy)", "device": "L-BFGS on the device"}
 SETTLE = 5  # L-BFGS-B iterations left out of the per-iteration time (the first line searches)
 
 
@@ -312,7 +312,7 @@ ROWS = [  # (label, key, format) of the printed table
     ("  ratio converted / plain", "forward_backward_ratio", lambda v: f"{v:.3f}"),
     ("evaluation of eq. 7 (ms)", "evaluation_s", _ms),
     ("  ratio / forward+backward", "evaluation_ratio", lambda v: f"{v:.3f}"),
-    *(row for optimiser, name in OPTIMISERS.items() for row in lbfgs_rows(optimiser, name)),
+    *(row for optimiser, name in OPTIMISER_LABELS.items() for row in lbfgs_rows(optimiser, name)),
     ("evaluation GFLOP", "evaluation_gflop", lambda v: f"{v:.1f}"),
     ("achieved GFLOP/s", "evaluation_gflops", lambda v: f"{v:.1f}"),
     ("peak memory (MiB)", "peak_memory_mb", lambda v: f"{v:.0f}"),

@@ -12,13 +12,12 @@ import pathlib
 import subprocess
 import sys
 
-import torch
-
 from reproduce.convert import convert
 from reproduce.errors import ReproduceError, run_main
 from reproduce.figures import (CAFFEMODEL, FIGURES, MODEL, PAPERS, PRESETS, PROTOTXT, ROOT,
                                make_figures, require_model)
-from reproduce.network import default_device
+from reproduce.network import default_device, device_kind
+from reproduce.transfer import OPTIMISERS
 
 FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
          "--only", PROTOTXT.name, CAFFEMODEL.name]
@@ -61,7 +60,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, help="L-BFGS-B iterations (overrides the preset)")
     parser.add_argument("--device", default=default_device(),
                         help="cpu or cuda (default: cuda when torch sees one, else cpu)")
-    parser.add_argument("--optimiser", choices=("scipy", "device"), default="scipy",
+    parser.add_argument("--optimiser", choices=OPTIMISERS, default="scipy",
                         help="scipy: scipy's L-BFGS-B, as the authors ran it (default); device: "
                              "L-BFGS kept on the device, faster on a GPU")
     parser.add_argument("--jobs", type=int, default=1,
@@ -79,8 +78,7 @@ def main(argv=None):
     preset = preset_from(args)
     if min(preset.size, preset.iterations, args.jobs) < 1:
         raise ReproduceError("--size, --iterations and --jobs must be positive")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ReproduceError("--device cuda: no CUDA device is available")
+    device_kind(args.device)  # before any download or panel
     ensure_model(args.model, args.fetch)
     names = list(FIGURES) if args.figure == "all" else [args.figure]
     for manifest in make_figures(names, args.paper, preset, args.out, args.model, args.device,

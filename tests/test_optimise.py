@@ -9,9 +9,7 @@ from scipy.optimize import lsq_linear, rosen, rosen_der
 from reproduce.optimise import MAXCOR, NonFiniteLoss, lbfgs
 from reproduce.optimise_device import (ARMIJO, CURVATURE, free_variables, lbfgs_on_device,
                                        two_loop, wolfe_step)
-from reproduce.transfer import TransferConfig, run_transfer
-
-OPTIMISERS = ("scipy", "device")
+from reproduce.transfer import OPTIMISERS, TransferConfig, run_transfer
 
 
 def minimise(optimiser, fun, x0, bounds, iterations, callback=None):

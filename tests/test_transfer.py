@@ -87,6 +87,7 @@ def test_bad_input_writes_nothing(small_vgg, tmp_path, pictures, overrides, mess
     (dict(styles=("a", "b"), style_blend=(1.0, 0.0)), "--style-blend"),
     (dict(style_weights=(1.0, -1.0, 0, 0, 0), styles=("a",)), "style layer weights"),
     (dict(content=None), "give a content image"),
+    (dict(optimiser="adam"), "optimiser must be one of scipy, device"),
 ])
 def test_invalid_parameters_are_refused(overrides, message):
     with pytest.raises(ReproduceError, match=message):
