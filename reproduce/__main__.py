@@ -6,8 +6,15 @@ import sys
 from reproduce.errors import run_main
 from reproduce.image import load_image, resize
 from reproduce.network import default_device, load_network
-from reproduce.transfer import CONTENT_LAYERS, OPTIMISERS, STYLE_LAYERS, TransferConfig, \
-    paper_losses, prepare_images, run_transfer
+from reproduce.transfer import (
+    CONTENT_LAYERS,
+    OPTIMISERS,
+    STYLE_LAYERS,
+    TransferConfig,
+    paper_losses,
+    prepare_images,
+    run_transfer,
+)
 
 
 def _floats(text):

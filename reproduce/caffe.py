@@ -117,7 +117,8 @@ def blob_array(blob, where):
 
 def _fit(array, expected, where):
     """Accept Caffe's legacy 1-padded shapes (1×1×out×in for fc weights) for the expected shape."""
-    strip = lambda s: tuple(s)[next((i for i, d in enumerate(s) if d != 1), len(s)):]
+    def strip(s):
+        return tuple(s)[next((i for i, d in enumerate(s) if d != 1), len(s)):]
     if array.shape != tuple(expected) and strip(array.shape) != strip(expected):
         raise CaffeError(f"{where}: weights of shape {array.shape}, expected {tuple(expected)}")
     return array.reshape(expected)

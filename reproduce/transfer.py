@@ -9,10 +9,23 @@ from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
 from reproduce.files import file_digest, write_json
-from reproduce.image import (deprocess, load_image, long_side_shape, pixel_bounds, preprocess,
-                             resize, save_image)
-from reproduce.losses import (content_loss, feature_matrix, gram, style_layer_loss, style_loss,
-                              total_loss)
+from reproduce.image import (
+    deprocess,
+    load_image,
+    long_side_shape,
+    pixel_bounds,
+    preprocess,
+    resize,
+    save_image,
+)
+from reproduce.losses import (
+    content_loss,
+    feature_matrix,
+    gram,
+    style_layer_loss,
+    style_loss,
+    total_loss,
+)
 from reproduce.network import load_network
 from reproduce.optimise import lbfgs
 from reproduce.optimise_device import lbfgs_on_device

@@ -48,8 +48,14 @@ from reproduce.errors import run_main
 from reproduce.files import write_json
 from reproduce.image import preprocess
 from reproduce.network import default_device, load_network
-from reproduce.transfer import (OPTIMISERS, Objective, TransferConfig, initial_image,
-                                prepare_images, run_transfer)
+from reproduce.transfer import (
+    OPTIMISERS,
+    Objective,
+    TransferConfig,
+    initial_image,
+    prepare_images,
+    run_transfer,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"

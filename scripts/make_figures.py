@@ -14,8 +14,17 @@ import sys
 
 from reproduce.convert import convert
 from reproduce.errors import ReproduceError, run_main
-from reproduce.figures import (CAFFEMODEL, FIGURES, MODEL, PAPERS, PRESETS, PROTOTXT, ROOT,
-                               make_figures, require_model)
+from reproduce.figures import (
+    CAFFEMODEL,
+    FIGURES,
+    MODEL,
+    PAPERS,
+    PRESETS,
+    PROTOTXT,
+    ROOT,
+    make_figures,
+    require_model,
+)
 from reproduce.network import default_device, device_kind
 from reproduce.transfer import OPTIMISERS
 

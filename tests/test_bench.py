@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import VGG_DIV8, load_script
 from torch import nn
 
-from conftest import VGG_DIV8, load_script
 from reproduce.caffe import blob_array, read_caffemodel
 from reproduce.convert import convert
 from reproduce.losses import gram

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from caffe_reference import Model, Spec, conv, fc, pool, relu, with_random_weights, write_model
+
 from reproduce.caffe import CaffeError
 from reproduce.caffe_schema import NetParameter
 from reproduce.convert import convert

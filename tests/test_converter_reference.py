@@ -5,16 +5,28 @@ import pathlib
 import numpy as np
 import pytest
 import torch
-
-from caffe_reference import (Model, blob_proto, caffemodel_bytes, conv, dropout, fc, forward,
-                             model_from_files, pool, relu, softmax, with_random_weights,
-                             write_model)
+from caffe_reference import (
+    Model,
+    blob_proto,
+    caffemodel_bytes,
+    conv,
+    dropout,
+    fc,
+    forward,
+    model_from_files,
+    pool,
+    relu,
+    softmax,
+    with_random_weights,
+    write_model,
+)
 from conftest import FIXTURES, VGG_DIV8
+from test_fixtures_caffe import relative_error
+
 from reproduce.caffe import CaffeError, build_net, read_prototxt
 from reproduce.caffe_schema import BlobProto
 from reproduce.convert import convert
 from reproduce.network import load_network
-from test_fixtures_caffe import relative_error
 
 TOL = 1e-5
 DEPLOY = pathlib.Path(__file__).parents[1] / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"

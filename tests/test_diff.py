@@ -5,13 +5,20 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import ROOT, load_script
 
-from reproduce.diff import (SSIM_K1, common_size, diff_folders, psnr, side_by_side, ssim,
-                            vgg_distances)
+from reproduce.diff import (
+    SSIM_K1,
+    common_size,
+    diff_folders,
+    psnr,
+    side_by_side,
+    ssim,
+    vgg_distances,
+)
 from reproduce.errors import ReproduceError, run_main
 from reproduce.image import load_image, save_image
 from reproduce.network import load_network
-from conftest import ROOT, load_script
 
 PHOTO = ROOT / "data" / "inputs" / "tubingen.jpg"
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -10,9 +10,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, load_script
 
 import reproduce.figures as figures
-from conftest import ROOT, load_script
 from reproduce.errors import run_main
 from reproduce.figures import FIGURES, PRESETS, STYLE_LAYERS, caption, worker_devices
 from reproduce.files import file_digest

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import FIXTURES, VGG_DIV8
+
 from reproduce.convert import convert
 from reproduce.network import load_network
 

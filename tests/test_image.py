@@ -69,6 +69,6 @@ def test_missing_image_is_reported(tmp_path):
 
 
 def test_failed_write_leaves_no_file(tmp_path):
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):
         save_image(tmp_path / "x.unknownformat", RGB)
     assert list(tmp_path.iterdir()) == []

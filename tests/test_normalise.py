@@ -8,8 +8,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-
 from conftest import VGG_DIV8, load_script
+from test_fixtures_caffe import relative_error
+
 from reproduce.caffe import CaffeError, layer_type, read_caffemodel
 from reproduce.caffe_schema import NetParameter
 from reproduce.convert import convert
@@ -18,7 +19,6 @@ from reproduce.files import file_digest
 from reproduce.image import load_image, preprocess
 from reproduce.network import load_network, read_network_file, save_network
 from reproduce.normalise import normalise
-from test_fixtures_caffe import relative_error
 
 SIZE = 32
 

@@ -7,8 +7,14 @@ import torch
 from scipy.optimize import lsq_linear, rosen, rosen_der
 
 from reproduce.optimise import MAXCOR, NonFiniteLoss, lbfgs
-from reproduce.optimise_device import (ARMIJO, CURVATURE, free_variables, lbfgs_on_device,
-                                       two_loop, wolfe_step)
+from reproduce.optimise_device import (
+    ARMIJO,
+    CURVATURE,
+    free_variables,
+    lbfgs_on_device,
+    two_loop,
+    wolfe_step,
+)
 from reproduce.transfer import OPTIMISERS, TransferConfig, run_transfer
 
 

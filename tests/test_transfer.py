@@ -123,7 +123,8 @@ def test_other_starts(small_vgg, tmp_path, pictures, init):
                  save_every=1)
     run_transfer(cfg, progress=False)
     start, other = ("photo", "painting") if init == "content" else ("painting", "photo")
-    distance = lambda name: np.abs(load_image(cfg.output) - load_image(pictures[name])).mean()
+    def distance(name):
+        return np.abs(load_image(cfg.output) - load_image(pictures[name])).mean()
     assert distance(start) < distance(other) / 2  # one L-BFGS-B step stays near its start
 
 
