@@ -1,15 +1,69 @@
-"""The project's user-facing errors, and the one way command-line tools report them."""
+"""The project's user-facing errors, interrupts, and the one way command-line tools end.
+
+Exit codes, the same in every script: 0 success, 1 a failed comparison (diff_figures.py
+--fail-above), 2 bad input (a ReproduceError), 128 + the signal when interrupted: 130 for Ctrl-C
+(SIGINT), 143 for SIGTERM.
+"""
+import contextlib
+import signal
 import sys
+import threading
+
+EXIT_OK, EXIT_FAILED_COMPARISON, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class ReproduceError(ValueError):
     """Bad input (a file, an image, a parameter): the message says what and where, in one line."""
 
 
-def run_main(main, argv=None):
-    """Run a command-line `main(argv)`; a ReproduceError becomes one line on stderr and exit 2."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM: stop, keep what is finished, exit with 128 + the signal.
+
+    A KeyboardInterrupt, so code that stops cleanly on Ctrl-C stops the same way on SIGTERM."""
+
+    def __init__(self, signum=signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self):
+        return 128 + self.signum
+
+
+def interrupt_signal(exc):
+    """The signal number a KeyboardInterrupt stands for: its own for Interrupted, else SIGINT."""
+    return getattr(exc, "signum", int(signal.SIGINT))
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupts_raise():
+    """Within the block, SIGINT and SIGTERM raise Interrupted in the main thread (elsewhere, or
+    outside the main thread, the handlers are left as they are)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return main(argv) or 0
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_main(main, argv=None):
+    """Run a command-line `main(argv)` and return its exit code: main's own (0 when it returns
+    None), 2 with one line on stderr for a ReproduceError, 130/143 for SIGINT/SIGTERM."""
+    try:
+        with interrupts_raise():
+            return main(argv) or EXIT_OK
     except ReproduceError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as e:
+        signum = interrupt_signal(e)
+        print(f"interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum

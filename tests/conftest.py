@@ -1,25 +1,11 @@
 """Shared fixtures: the real Caffe fixture files and a small converted VGG-shaped network."""
-import importlib.util
-import pathlib
-
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from helpers import VGG_DIV8
 
 from reproduce.convert import convert
-
-ROOT = pathlib.Path(__file__).parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"
-VGG_DIV8 = FIXTURES / "vgg19-v1-div8"
-
-
-def load_script(name):
-    """scripts/<name>.py as a module (the scripts are not part of the package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import VGG_DIV8, load_script
+from helpers import VGG_DIV8, load_script
 from torch import nn
 
 from reproduce.caffe import blob_array, read_caffemodel

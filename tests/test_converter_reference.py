@@ -20,7 +20,7 @@ from caffe_reference import (
     with_random_weights,
     write_model,
 )
-from conftest import FIXTURES, VGG_DIV8
+from helpers import FIXTURES, VGG_DIV8
 from test_fixtures_caffe import relative_error
 
 from reproduce.caffe import CaffeError, build_net, read_prototxt

@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 from reproduce.diff import (
     SSIM_K1,

@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 import reproduce.figures as figures
 from reproduce.errors import run_main

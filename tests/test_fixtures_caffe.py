@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, VGG_DIV8
+from helpers import FIXTURES, VGG_DIV8
 
 from reproduce.convert import convert
 from reproduce.network import load_network

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import VGG_DIV8, load_script
+from helpers import VGG_DIV8, load_script
 from test_fixtures_caffe import relative_error
 
 from reproduce.caffe import CaffeError, layer_type, read_caffemodel
