@@ -1,9 +1,42 @@
-"""File helpers shared by every stage: atomic writes and checksums."""
+"""File helpers shared by every stage: the repository's paths, output checks made before the
+work starts, atomic writes and checksums."""
 import contextlib
 import hashlib
 import json
 import os
+import pathlib
 import tempfile
+
+from reproduce.errors import ReproduceError
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]  # the repository: data/, models/, results/
+
+
+def check_writable_folder(folder, flag):
+    """Fail now, in one line naming `flag`, unless `folder` is (or can be made as) a writable
+    folder: its nearest existing ancestor must be a folder this process can write into."""
+    folder = pathlib.Path(folder).resolve()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ReproduceError(f"{flag} {folder}: {existing} is a file, not a folder")
+    try:  # a real write: permission bits say nothing for root, or on read-only file systems
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-check.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ReproduceError(f"{flag} {folder}: cannot write in {existing} "
+                             f"({e.strerror or e})") from None
+
+
+def check_output_file(path, flag, suffixes=None):
+    """Fail now, in one line naming `flag`, if `path` could not be written later: an existing
+    folder, a suffix outside `suffixes` (when given), or a parent that is not a writable folder."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise ReproduceError(f"{flag} {path}: is a folder; give a file name")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise ReproduceError(f"{flag} {path}: the suffix must be one of {', '.join(suffixes)}")
+    check_writable_folder(path.parent, flag)
 
 
 @contextlib.contextmanager

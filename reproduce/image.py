@@ -8,6 +8,8 @@ from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path
 
 MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # images in folders
+WRITE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # 8-bit RGB writers
 
 
 def load_image(path, long_side=None):
