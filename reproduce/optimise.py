@@ -12,6 +12,12 @@ from reproduce.errors import ReproduceError
 MAXCOR = 20  # curvature pairs kept, as in the authors' code
 
 
+def converged(reason):
+    """Whether a stop reason is the optimiser's own judgement of convergence (scipy's
+    "CONVERGENCE: ..." messages, or a zero projected gradient) rather than a failure."""
+    return reason.upper().startswith("CONVERGENCE") or reason == "the projected gradient is zero"
+
+
 class NonFiniteLoss(ReproduceError):
     """The objective returned NaN or infinity."""
 
@@ -24,7 +30,7 @@ def lbfgs(fun, x0, bounds, iterations, callback=None):
     """Minimise `fun(x) -> (f, g)` from x0 for at most `iterations` L-BFGS-B iterations.
 
     `callback(x, f)` runs after every iteration. Returns (x, f, iterations done, stop reason).
-    Ctrl-C stops cleanly and returns the last completed iterate.
+    Ctrl-C (KeyboardInterrupt) propagates; the last completed iterate is the callback's.
     """
     best = {"x": np.array(x0, dtype=np.float64), "f": np.inf, "n": 0}
 
@@ -39,13 +45,10 @@ def lbfgs(fun, x0, bounds, iterations, callback=None):
         if callback:
             callback(best["x"], best["f"])
 
-    try:
-        # scipy's BLAS threads, spinning after each call, would take the cores from torch's
-        with threadpool_limits(limits=1, user_api="blas"):
-            result = minimize(checked, best["x"], jac=True, method="L-BFGS-B",
-                              bounds=Bounds(*bounds), callback=after_iteration,
-                              options=dict(maxiter=iterations, maxcor=MAXCOR, ftol=0.0, gtol=0.0,
-                                           maxfun=max(15000, 20 * iterations)))
-    except KeyboardInterrupt:
-        return best["x"], best["f"], best["n"], "interrupted"
+    # scipy's BLAS threads, spinning after each call, would take the cores from torch's
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(checked, best["x"], jac=True, method="L-BFGS-B",
+                          bounds=Bounds(*bounds), callback=after_iteration,
+                          options=dict(maxiter=iterations, maxcor=MAXCOR, ftol=0.0, gtol=0.0,
+                                       maxfun=max(15000, 20 * iterations)))
     return result.x, float(result.fun), int(result.nit), str(result.message)

@@ -45,39 +45,36 @@ def lbfgs_on_device(fun, x0, bounds, iterations, callback=None):
     iterations; x0, bounds, f and g are float64 tensors on one device.
 
     `callback(x, f)` runs after every iteration. Returns (x, f, iterations done, stop reason),
-    like `reproduce.optimise.lbfgs`; Ctrl-C stops cleanly and returns the last iterate.
+    like `reproduce.optimise.lbfgs`; Ctrl-C propagates, the last iterate being the callback's.
     """
     low, high = bounds
     x = torch.clamp(x0, low, high)
     f, g = _checked(fun, x, 1)
     pairs, n = [], 0
-    try:
-        while n < iterations:
-            free = free_variables(x, g, low, high)
-            d = -two_loop(g * free, pairs) * free if pairs else -g * free
+    while n < iterations:
+        free = free_variables(x, g, low, high)
+        d = -two_loop(g * free, pairs) * free if pairs else -g * free
+        slope = torch.dot(g, d)
+        if not slope < 0:  # the curvature pairs no longer give a descent direction
+            pairs.clear()
+            d = -g * free
             slope = torch.dot(g, d)
-            if not slope < 0:  # the curvature pairs no longer give a descent direction
-                pairs.clear()
-                d = -g * free
-                slope = torch.dot(g, d)
-            if not slope < 0:
-                return x, float(f), n, "the projected gradient is zero"
-            # H_0 = I knows no scale: the first step is 1 long (L-BFGS-B's rule for unbounded
-            # problems; its first trial for boxed ones, a corner of the box, is far too long here)
-            t = 1.0 if pairs else min(1.0, 1.0 / float(torch.linalg.vector_norm(d)))
-            step = wolfe_step(fun, x, f, g, d, t, bounds, n + 1)
-            if step is None:
-                return x, float(f), n, "the line search found no step"
-            x_t, f_t, g_t = step
-            s, y = x_t - x, g_t - g
-            sy = torch.dot(s, y)
-            if sy > EPS * torch.dot(y, y):  # keeps H positive definite, as L-BFGS-B does
-                pairs = pairs[-(MAXCOR - 1):] + [(s, y, 1.0 / sy)]
-            x, f, g, n = x_t, f_t, g_t, n + 1
-            if callback:
-                callback(x, float(f))
-    except KeyboardInterrupt:
-        return x, float(f), n, "interrupted"
+        if not slope < 0:
+            return x, float(f), n, "the projected gradient is zero"
+        # H_0 = I knows no scale: the first step is 1 long (L-BFGS-B's rule for unbounded
+        # problems; its first trial for boxed ones, a corner of the box, is far too long here)
+        t = 1.0 if pairs else min(1.0, 1.0 / float(torch.linalg.vector_norm(d)))
+        step = wolfe_step(fun, x, f, g, d, t, bounds, n + 1)
+        if step is None:
+            return x, float(f), n, "the line search found no step"
+        x_t, f_t, g_t = step
+        s, y = x_t - x, g_t - g
+        sy = torch.dot(s, y)
+        if sy > EPS * torch.dot(y, y):  # keeps H positive definite, as L-BFGS-B does
+            pairs = pairs[-(MAXCOR - 1):] + [(s, y, 1.0 / sy)]
+        x, f, g, n = x_t, f_t, g_t, n + 1
+        if callback:
+            callback(x, float(f))
     return x, float(f), n, "the iteration limit is reached"
 
 

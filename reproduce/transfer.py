@@ -27,7 +27,7 @@ from reproduce.losses import (
     total_loss,
 )
 from reproduce.network import load_network
-from reproduce.optimise import lbfgs
+from reproduce.optimise import converged, lbfgs
 from reproduce.optimise_device import lbfgs_on_device
 
 CONTENT_LAYERS = ("conv4_2",)
@@ -207,7 +207,7 @@ def run_transfer(config, net=None, progress=True):
     def image(flat):
         return flat.float().view(1, 3, *shape)
 
-    last, history, start = {}, [], time.perf_counter()
+    last, history, start = {"x": x0}, [], time.perf_counter()
 
     def fun(flat):
         total, grad, L = objective.value_and_grad(image(flat))
@@ -217,6 +217,7 @@ def run_transfer(config, net=None, progress=True):
     bar = tqdm(total=config.iterations, disable=not progress, unit="it", desc="L-BFGS-B")
 
     def after_iteration(flat, f):
+        last["x"] = flat
         losses = as_floats(last["L"])
         history.append(dict(iteration=len(history) + 1, seconds=time.perf_counter() - start,
                             **losses))
@@ -226,27 +227,40 @@ def run_transfer(config, net=None, progress=True):
         if config.save_every and len(history) % config.save_every == 0:
             save_image(config.output, deprocess(image(flat)))
 
-    if config.optimiser == "device":
-        flat, f, iterations, reason = lbfgs_on_device(
-            fun, x0.to(device), [b.to(device) for b in bounds], config.iterations, after_iteration)
-    else:
-        flat, f, iterations, reason = lbfgs(
-            lambda x: for_scipy(fun(torch.from_numpy(x).to(device))), x0.numpy(),
-            [b.numpy() for b in bounds], config.iterations,
-            lambda x, f: after_iteration(torch.from_numpy(x), f))
-        flat = torch.from_numpy(flat)
+    def finish(flat, iterations, reason, completed):
+        """Write the image (and the log) of `flat`; returns the run's summary."""
+        seconds = time.perf_counter() - start
+        x = image(torch.as_tensor(flat)).to(device)
+        save_image(config.output, deprocess(x))
+        with torch.no_grad():
+            final = as_floats(objective.losses(x))
+        summary = dict(output=config.output, losses=final, iterations=iterations, stop=reason,
+                       completed=completed, seconds=seconds, alpha=objective.alpha,
+                       beta=objective.beta, model_sha256=file_digest(config.model),
+                       config=dataclasses.asdict(config))
+        if config.log:
+            write_json(config.log, dict(summary, history=history))
+        return summary
+
+    try:
+        if config.optimiser == "device":
+            flat, f, iterations, reason = lbfgs_on_device(
+                fun, x0.to(device), [b.to(device) for b in bounds], config.iterations,
+                after_iteration)
+        else:
+            flat, f, iterations, reason = lbfgs(
+                lambda x: for_scipy(fun(torch.from_numpy(x).to(device))), x0.numpy(),
+                [b.numpy() for b in bounds], config.iterations,
+                lambda x, f: after_iteration(torch.from_numpy(x), f))
+            flat = torch.from_numpy(flat)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: save the last iterate, stop
+        bar.close()
+        interrupt.summary = finish(last["x"], len(history), "interrupted", completed=False)
+        raise
     bar.close()
-    seconds = time.perf_counter() - start
-    x = image(flat).to(device)
-    save_image(config.output, deprocess(x))
-    with torch.no_grad():
-        final = as_floats(objective.losses(x))
-    summary = dict(output=config.output, losses=final, iterations=iterations, stop=reason,
-                   seconds=seconds, alpha=objective.alpha, beta=objective.beta,
-                   model_sha256=file_digest(config.model), config=dataclasses.asdict(config))
-    if config.log:
-        write_json(config.log, dict(summary, history=history))
-    return summary
+    # done as asked: every iteration, or a stop the optimiser itself judged convergence
+    return finish(flat, iterations, reason,
+                  completed=iterations >= config.iterations or converged(reason))
 
 
 def paper_losses(net, image, content, styles, config):

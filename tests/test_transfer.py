@@ -138,3 +138,28 @@ def test_cuda_without_a_gpu_is_a_clear_error(small_vgg, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ReproduceError, match="torch sees no CUDA device"):
         load_network(small_vgg, device="cuda")
+
+
+@pytest.mark.parametrize("optimiser", ["scipy", "device"])
+def test_interrupt_writes_the_last_iterate_marked_unfinished_then_propagates(
+        small_vgg, tmp_path, pictures, monkeypatch, optimiser):
+    from reproduce import transfer
+    from reproduce.errors import Interrupted
+    calls = []
+    value_and_grad = transfer.Objective.value_and_grad
+
+    def interrupted_at_the_eighth(self, x):
+        calls.append(1)
+        if len(calls) == 8:
+            raise Interrupted(15)
+        return value_and_grad(self, x)
+
+    monkeypatch.setattr(transfer.Objective, "value_and_grad", interrupted_at_the_eighth)
+    cfg = config(small_vgg, tmp_path, content=str(pictures["photo"]), optimiser=optimiser)
+    with pytest.raises(Interrupted) as caught:
+        run_transfer(cfg, progress=False)
+    log = json.load(open(cfg.log))
+    assert caught.value.signum == 15 and caught.value.summary["completed"] is False
+    assert log["stop"] == "interrupted" and log["completed"] is False
+    assert 1 <= log["iterations"] == len(log["history"]) < 8
+    assert load_image(cfg.output).shape == (32, 48, 3)
