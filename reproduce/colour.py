@@ -1,0 +1,147 @@
+"""Colour preservation (beyond the 2015 paper): the two linear methods of Gatys, Bethge, Hertzmann
+& Shechtman, "Preserving Color in Neural Artistic Style Transfer" (arXiv 1606.05897, 2016).
+
+- Colour histogram matching (the note's section 2.1): before synthesis, the style image's RGB
+  values are mapped by x' = A x + b so that they take the content image's mean and covariance;
+  the algorithm then runs unchanged.
+- Luminance-only transfer (section 2.2): the algorithm runs on luminance images (YIQ's Y), the
+  style's luminance first matched to the content's mean and standard deviation; the result's
+  luminance is then joined to the content image's I and Q channels.
+
+Images are H×W×3 float RGB in 0..255, as `image.load_image` gives them. `colour_inputs` (before
+synthesis) and `colour_output` (after it) are the whole of the method for a caller.
+"""
+import numpy as np
+
+from reproduce.errors import ReproduceError
+
+PRESERVE_COLOUR = (None, "histogram", "luminance")  # None: the paper's algorithm, colours and all
+
+# A variance (in 0..255²) below which an image counts as flat along a colour direction; 8-bit
+# quantisation alone gives 1/12, so only truly constant directions fall under it.
+VARIANCE_FLOOR = 1e-3
+
+# RGB -> YIQ, NTSC (FCC) coefficients. I and Q rows sum to zero, so a grey pixel has I = Q = 0.
+RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
+                       [0.596, -0.274, -0.322],
+                       [0.211, -0.523, 0.312]])
+YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
+
+
+def _float(image):
+    """The image's own float dtype, float32 for integer images."""
+    return image.dtype if image.dtype.kind == "f" else np.dtype(np.float32)
+
+
+def pixel_statistics(rgb):
+    """μ and Σ: the mean (3,) and covariance (3×3) of an image's RGB values over its pixels."""
+    x = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
+    return x.mean(axis=0), np.cov(x, rowvar=False, bias=True)
+
+
+def symmetric_power(cov, p):
+    """Σ^p = U Λ^p Uᵀ for a covariance Σ = U Λ Uᵀ (eigendecomposition), taken on Σ's range:
+    directions of variance at most VARIANCE_FLOOR count as flat and get 0 (for p < 0 this is
+    the pseudo-inverse's power)."""
+    lam, U = np.linalg.eigh(cov)
+    d = np.where(lam > VARIANCE_FLOOR, np.maximum(lam, VARIANCE_FLOOR) ** p, 0.0)
+    return (U * d) @ U.T
+
+
+def colour_transform(style_rgb, content_rgb):
+    """(A, b) of the note's colour transfer, its "image analogies" variant (section 2.1):
+
+        A = Σ_C^{1/2} Σ_S^{-1/2},   b = μ_C − A μ_S,
+
+    with μ, Σ the RGB mean and covariance of the content (C) and style (S) images and Σ^{1/2}
+    the symmetric square root from the eigendecomposition. Then A Σ_S Aᵀ = Σ_C. (The note's
+    other variant, A = L_C L_S⁻¹ from the Cholesky factors Σ = L Lᵀ, also matches Σ_C but is
+    not used here.)"""
+    mu_S, Sigma_S = pixel_statistics(style_rgb)
+    mu_C, Sigma_C = pixel_statistics(content_rgb)
+    A = symmetric_power(Sigma_C, 0.5) @ symmetric_power(Sigma_S, -0.5)
+    return A, mu_C - A @ mu_S
+
+
+def match_colour_histogram(style_rgb, content_rgb):
+    """The style image with the content image's RGB mean and covariance: x' = A x + b per pixel
+    (`colour_transform`). Not clipped to 0..255, since clipping would undo the match; the
+    network takes any values. A style flat along a colour direction stays flat along it."""
+    A, b = colour_transform(style_rgb, content_rgb)
+    out = np.asarray(style_rgb, dtype=np.float64) @ A.T + b
+    return out.astype(_float(style_rgb))
+
+
+def rgb_to_yiq(rgb):
+    """H×W×3 RGB -> H×W×3 YIQ (Y: luminance, I and Q: chroma), in RGB's units."""
+    return np.asarray(rgb, dtype=np.float64) @ RGB_TO_YIQ.T
+
+
+def yiq_to_rgb(yiq):
+    """The inverse of `rgb_to_yiq`."""
+    return np.asarray(yiq, dtype=np.float64) @ YIQ_TO_RGB.T
+
+
+def luminance(rgb):
+    """L = Y of YIQ: 0.299 R + 0.587 G + 0.114 B, an H×W array in 0..255."""
+    return rgb_to_yiq(rgb)[..., 0]
+
+
+def match_luminance(style_L, content_L):
+    """The note's luminance matching (section 2.2): L_S' = σ_C / σ_S (L_S − μ_S) + μ_C, so the
+    style's luminance takes the content's mean μ_C and standard deviation σ_C. A flat style
+    (σ_S = 0) becomes the constant μ_C."""
+    L_S = np.asarray(style_L, dtype=np.float64)
+    L_C = np.asarray(content_L, dtype=np.float64)
+    sigma_S = L_S.std()
+    scale = L_C.std() / sigma_S if sigma_S > 0 else 0.0
+    return scale * (L_S - L_S.mean()) + L_C.mean()
+
+
+def grey(L):
+    """A luminance H×W as the 3-channel grey image R = G = B = L that the network takes (its
+    YIQ is (L, 0, 0)); float32, not clipped."""
+    return np.repeat(np.asarray(L, dtype=np.float32)[..., None], 3, axis=-1)
+
+
+def to_luminance_image(rgb):
+    """An RGB image's luminance as a grey 3-channel image: `grey(luminance(rgb))`."""
+    return grey(luminance(rgb))
+
+
+def combine(result_L, content_rgb):
+    """The luminance-only output: YIQ (result_L, I_C, Q_C), the synthesised luminance with the
+    content image's chroma, back in RGB and clipped to 0..255 (float32)."""
+    yiq = rgb_to_yiq(content_rgb)
+    yiq[..., 0] = result_L
+    return np.clip(yiq_to_rgb(yiq), 0, 255).astype(np.float32)
+
+
+def check_preserve_colour(method):
+    """Reject a colour-preservation method that is not one of PRESERVE_COLOUR."""
+    if method not in PRESERVE_COLOUR:
+        names = ", ".join(m for m in PRESERVE_COLOUR if m)
+        raise ReproduceError(f"--preserve-colour must be one of {names}, not {method!r}")
+
+
+def colour_inputs(method, content, styles):
+    """The (content, styles) the network sees under colour preservation `method`, from the RGB
+    images at their synthesis sizes: unchanged for None; the styles colour-matched to the
+    content for "histogram"; for "luminance" the content's luminance and each style's,
+    matched to the content's, as grey images."""
+    check_preserve_colour(method)
+    if method is None:
+        return content, styles
+    if content is None:
+        raise ReproduceError(f"--preserve-colour {method} needs a content image")
+    if method == "histogram":
+        return content, [match_colour_histogram(s, content) for s in styles]
+    L_C = luminance(content)
+    return grey(L_C), [grey(match_luminance(luminance(s), L_C)) for s in styles]
+
+
+def colour_output(method, result_rgb, content):
+    """The final RGB image from the synthesised one: for "luminance" its luminance joined to the
+    content's chroma (`combine`), otherwise the synthesised image itself."""
+    check_preserve_colour(method)
+    return combine(luminance(result_rgb), content) if method == "luminance" else result_rgb
