@@ -53,3 +53,19 @@ def style_loss(E, w):
 def total_loss(L_content, L_style, alpha, beta):
     """Eq. 7: L_total = α L_content + β L_style."""
     return alpha * L_content + beta * L_style
+
+
+def total_variation(x):
+    """Total variation as neural-style defines it (beyond the 2015 paper, where it is absent): for
+    a 1×C×H×W image x (the preprocessed image; differences do not see the mean),
+
+        TV(x) = ½ Σ_c Σ_{i<H−1} Σ_{j<W−1} [(x_{c,i,j+1} − x_{c,i,j})² + (x_{c,i+1,j} − x_{c,i,j})²],
+
+    squared differences to the right and lower neighbour, no square root, taken over the
+    (H−1)×(W−1) pixels that have both (so the pairs along the last row and along the last
+    column are not counted). neural-style's TVLoss writes only a gradient; TV is the function it is the
+    gradient of at strength 1, hence the ½. A weight λ adds λ·TV(x) to eq. 7 (neural-style's
+    -tv_weight; its other losses are scaled differently, so its values do not carry over)."""
+    right = x[..., :-1, 1:] - x[..., :-1, :-1]
+    down = x[..., 1:, :-1] - x[..., :-1, :-1]
+    return 0.5 * (right.pow(2).sum() + down.pow(2).sum())
