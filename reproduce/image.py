@@ -73,3 +73,13 @@ def pixel_bounds(shape_hw):
     """Per-pixel (low, high) of the preprocessed image in C×H×W order: 0..255 minus the mean."""
     low = np.broadcast_to(-MEAN_BGR[:, None, None], (3, *shape_hw)).ravel()
     return low, low + 255.0
+
+
+def scaled_style_shape(shape_hw, scale):
+    """The painting's (H, W) at `scale` × the shape the paper takes it at (neural-style's
+    -style_scale, beyond the 2015 paper): round(scale · H) × round(scale · W), at least 1×1.
+    Scale 1 gives `shape_hw` itself."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise ReproduceError(f"--style-scale must be a finite positive number, not {scale}")
+    h, w = shape_hw
+    return max(1, round(h * scale)), max(1, round(w * scale))

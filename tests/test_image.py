@@ -6,7 +6,15 @@ import torch
 from PIL import Image
 
 from reproduce.errors import ReproduceError
-from reproduce.image import MEAN_BGR, deprocess, load_image, pixel_bounds, preprocess, save_image
+from reproduce.image import (
+    MEAN_BGR,
+    deprocess,
+    load_image,
+    pixel_bounds,
+    preprocess,
+    save_image,
+    scaled_style_shape,
+)
 
 RGB = np.array([[[255, 0, 0], [0, 128, 255]], [[10, 20, 30], [200, 100, 50]]], dtype=np.uint8)
 
@@ -72,3 +80,15 @@ def test_failed_write_leaves_no_file(tmp_path):
     with pytest.raises(OSError):
         save_image(tmp_path / "x.unknownformat", RGB)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_style_scale():
+    """neural-style's style scale S (beyond the 2015 paper): S × the shape the paper takes."""
+    for shape in [(384, 512), (37, 53), (1, 1), (511, 7)]:
+        assert scaled_style_shape(shape, 1.0) == shape
+    assert scaled_style_shape((384, 512), 2) == (768, 1024)
+    assert scaled_style_shape((100, 150), 0.5) == (50, 75)
+    assert scaled_style_shape((3, 5), 0.1) == (1, 1)
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ReproduceError, match="--style-scale must be a finite positive number"):
+            scaled_style_shape((10, 10), bad)
