@@ -18,7 +18,7 @@ from reproduce.errors import ReproduceError
 PRESERVE_COLOUR = (None, "histogram", "luminance")  # None: the paper's algorithm, colours and all
 
 # A variance (in 0..255²) below which an image counts as flat along a colour direction; 8-bit
-# quantisation alone gives 1/12, so only truly constant directions fall under it.
+# quantisation alone gives 1/12, so only directions where the image is (nearly) constant fall under it.
 VARIANCE_FLOOR = 1e-3
 
 # RGB -> YIQ, NTSC (FCC) coefficients. I and Q rows sum to zero, so a grey pixel has I = Q = 0.
