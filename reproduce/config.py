@@ -162,9 +162,10 @@ def check_config(config: TransferConfig) -> None:
     _number(config, "beta", 0, optional=True)
     if config.alpha == 0 and config.beta == 0:
         raise ReproduceError(f"{flag('alpha')} and {flag('beta')} are both 0: nothing to minimise")
-    for name in ("content_layers", "style_layers"):
-        layers = getattr(config, name)
-        if isinstance(layers, str) or not layers or not all(isinstance(l, str) and l for l in layers):
+    for name, used in (("content_layers", config.content), ("style_layers", config.styles)):
+        layers = getattr(config, name)  # may be empty only where its term is left out
+        if isinstance(layers, str) or (used and not layers) or \
+                not all(isinstance(l, str) and l for l in layers):
             raise ReproduceError(f"{flag(name)} needs at least one layer name, not {layers!r}")
     _weights(config, "style_blend", len(config.styles), "style image", positive=True)
     _weights(config, "style_weights", len(config.style_layers), "style layer", positive=False)
@@ -197,14 +198,12 @@ def check_inputs(config: TransferConfig) -> None:
 
 def check_outputs(config: TransferConfig) -> None:
     """Fail now, not after the optimisation, if the image or the log could not be written, or
-    would overwrite an input or each other."""
+    would overwrite an input (their suffixes keep them apart from each other)."""
     check_output_file(config.output, flag("output"), WRITE_SUFFIXES)
     outputs = {flag("output"): config.output}
     if config.log:
         check_output_file(config.log, flag("log"), (".json",))
         outputs[flag("log")] = config.log
-    if config.log and os.path.abspath(config.log) == os.path.abspath(config.output):
-        raise ReproduceError(f"{flag('log')} and {flag('output')} are the same file")
     inputs = {os.path.abspath(p): name for name, p in [(flag("model"), config.model),
                                                         *input_paths(config)]}
     for name, path in outputs.items():
