@@ -15,13 +15,20 @@ from reproduce.objective import check_layers, paper_losses
 from reproduce.transfer import prepare_images, run_transfer, used_layers
 
 
-def _parser_of(parse, name):
-    """`parse` as argparse wants it: a ValueError becomes a one-line usage error naming the flag."""
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, exit code 2 (bad input) as everywhere."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _parser_of(parse):
+    """`parse` as argparse wants it: a ValueError becomes a one-line usage error."""
     def parsed(text):
         try:
             return parse(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag(name)}: cannot read {text!r}") from None
+            raise argparse.ArgumentTypeError(f"cannot read {text!r}") from None
     parsed.__name__ = getattr(parse, "__name__", "value")
     return parsed
 
@@ -37,17 +44,16 @@ def add_config_flags(parser, command):
         meta = f.metadata
         if meta["command"] not in ("both", command):
             continue
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        kwargs = dict(default=None, help=meta["help"] +
-                      (f" (default: {_shown(default)})" if default not in (None, ()) else ""))
+        required = f.name == "output" and command == "transfer"
+        shown = f.default not in (None, (), dataclasses.MISSING) and not required
+        kwargs = dict(default=None, required=required, metavar=meta["metavar"],
+                      help=meta["help"] + (f" (default: {_shown(f.default)})" if shown else ""))
         if f.name == "styles":
-            kwargs.update(action="append", metavar="S")
+            kwargs.update(action="append")
         elif meta["choices"]:
             kwargs.update(choices=meta["choices"])
         elif meta["parse"]:
-            kwargs.update(type=_parser_of(meta["parse"], f.name))
-        if f.name == "output" and command == "transfer":
-            kwargs.update(required=True, metavar="OUT.png")
+            kwargs.update(type=_parser_of(meta["parse"]))
         parser.add_argument(flag(f.name), dest=f.name, **{k: v.replace("%", "%%") if k == "help"
                                                           else v for k, v in kwargs.items()})
 
@@ -99,8 +105,8 @@ def interrupted_message(interrupt):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="python -m reproduce", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     t = commands.add_parser("transfer", help="synthesise an image by L-BFGS-B on the paper's loss")
     add_config_flags(t, "transfer")
     t.set_defaults(run=transfer)

@@ -23,10 +23,12 @@ STYLE_SIZES = ("content", "keep")
 INITS = ("noise", "content", "style")  # or the path of an image
 
 
-def parameter(default, help, flag=None, parse=None, choices=None, command="both", **kwargs):
+def parameter(default, help, flag=None, parse=None, choices=None, command="both", metavar=None,
+              **kwargs):
     """A TransferConfig field with what its command-line flag needs: help text, flag name (else
-    --field-name), a parser of the text, choices, and the commands that take it."""
-    meta = dict(help=help, flag=flag, parse=parse, choices=choices, command=command)
+    --field-name), a parser of the text, choices, the commands that take it, and a metavar."""
+    meta = dict(help=help, flag=flag, parse=parse, choices=choices, command=command,
+                metavar=metavar)
     if callable(default):
         return field(default_factory=default, metadata=meta, **kwargs)
     return field(default=default, metadata=meta, **kwargs)
@@ -46,35 +48,43 @@ def names(text: str) -> tuple:
 class TransferConfig:
     """One style transfer: the objective (images, layers, weights, pooling, α/β) and the run
     (size, start, iterations, seed, device, optimiser, outputs). Checked when made."""
-    content: str | None = parameter(None, "content image (the photograph)", flag="--content")
-    styles: tuple = parameter((), "style image (the painting); repeat for several", flag="--style")
+    content: str | None = parameter(None, "content image (the photograph)", flag="--content", metavar="C")
+    styles: tuple = parameter((), "style image (the painting); repeat for several", flag="--style",
+                           metavar="S")
     style_blend: tuple | None = parameter(
-        None, "blend weights of the style images' Gram targets (normalised)", parse=floats)
-    model: str = parameter("models/converted/vgg19.pt", "converted VGG-19 network file")
-    output: str = parameter("out.png", "image to write", command="transfer")
-    size: int = parameter(512, "long side of the content image in pixels", parse=int)
-    ratio: float = parameter(1e-3, "α/β of eq. 7 (see --alpha, --beta)", parse=float)
+        None, "blend weights of the style images' Gram targets (normalised)", parse=floats,
+        metavar="W1,W2")
+    model: str = parameter("models/converted/vgg19.pt", "converted VGG-19 network file", metavar="M")
+    output: str = parameter("out.png", "image to write", command="transfer", metavar="OUT.png")
+    size: int = parameter(512, "long side of the content image in pixels", parse=int, metavar="N")
+    ratio: float = parameter(1e-3, "α/β of eq. 7 (see --alpha, --beta)", parse=float, metavar="R")
     alpha: float | None = parameter(
-        None, "content weight α (eq. 7); 0: pure style; alone: β = α / ratio", parse=float)
+        None, "content weight α (eq. 7); 0: pure style; alone: β = α / ratio", parse=float,
+        metavar="A")
     beta: float | None = parameter(
-        None, "style weight β (eq. 7); 0: pure content; alone: α = ratio · β", parse=float)
-    content_layers: tuple = parameter(CONTENT_LAYERS, "content layers, comma-separated", parse=names)
-    style_layers: tuple = parameter(STYLE_LAYERS, "style layers, comma-separated", parse=names)
+        None, "style weight β (eq. 7); 0: pure content; alone: α = ratio · β", parse=float,
+        metavar="B")
+    content_layers: tuple = parameter(CONTENT_LAYERS, "content layers, comma-separated", parse=names,
+                                     metavar="L1,...")
+    style_layers: tuple = parameter(STYLE_LAYERS, "style layers, comma-separated", parse=names,
+                                   metavar="L1,...")
     style_weights: tuple | None = parameter(
         None, "w_l per style layer, comma-separated (default: 1 / number of style layers)",
-        parse=floats)
+        parse=floats, metavar="W1,...")
     pooling: str = parameter("avg", "pooling in the network (the paper's figures: avg)",
                              choices=POOLINGS)
     init: str = parameter("noise", "start: noise (seeded white noise), content, style, or an "
-                          "image path", command="transfer")
-    iterations: int = parameter(1000, "L-BFGS-B iterations", parse=int, command="transfer")
-    seed: int = parameter(0, "seed of the white-noise start (>= 0)", parse=int, command="transfer")
+                          "image path", command="transfer", metavar="START")
+    iterations: int = parameter(1000, "L-BFGS-B iterations", parse=int, command="transfer",
+                                 metavar="K")
+    seed: int = parameter(0, "seed of the white-noise start (>= 0)", parse=int, command="transfer",
+                           metavar="N")
     device: str = parameter(default_device, "cpu, cuda or cuda:N (default: cuda when torch sees "
-                            "one, else cpu)")
+                            "one, else cpu)", metavar="D")
     save_every: int = parameter(0, "also write the current image every K iterations (0: never)",
-                                parse=int, command="transfer")
+                                parse=int, command="transfer", metavar="K")
     log: str | None = parameter(None, "write parameters and per-iteration losses to this .json",
-                                command="transfer")
+                                command="transfer", metavar="LOG.json")
     style_size: str = parameter(
         "content", "content: style resized to the content's size (cvpr); keep: its own aspect "
         "at --size (arxiv)", choices=STYLE_SIZES)
@@ -84,7 +94,7 @@ class TransferConfig:
         choices=OPTIMISERS, command="transfer")
     max_pixels: int | None = parameter(
         None, "largest input image accepted, in pixels (default: reproduce.image's limit)",
-        parse=int)
+        parse=int, metavar="N")
 
     def __post_init__(self):
         check_config(self)

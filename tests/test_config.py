@@ -164,6 +164,14 @@ def test_bad_flags_are_one_line_before_anything_loads(argv, message, tmp_path, c
     assert code == 2 and err.startswith(message) and err.count("\n") == 1
 
 
+def test_an_unreadable_number_is_a_one_line_usage_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["transfer", "--output", "o.png", "--size", "abc"])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: argument --size: cannot read 'abc'")
+
+
 def test_the_optimiser_registry_is_the_configs_list():
     from reproduce.config import OPTIMISERS as names
     from reproduce.synthesis import OPTIMISERS
