@@ -4,10 +4,11 @@ Every flag is a field of reproduce.config.TransferConfig, with its default and h
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 from reproduce.config import TransferConfig, check_inputs, flag
-from reproduce.errors import run_main
+from reproduce.errors import ReproduceError, run_main
 from reproduce.image import load_image, resize
 from reproduce.memory import check_memory
 from reproduce.network import load_network
@@ -78,6 +79,8 @@ def transfer(args):
 def loss(args):
     config = config_of(args)
     check_inputs(config)
+    if not os.path.isfile(args.image):
+        raise ReproduceError(f"--image {args.image}: no such image")
     net = load_network(config.model, pooling=config.pooling, device=config.device)
     check_layers(net, used_layers(config))
     check_memory(net, used_layers(config), (config.size, config.size))

@@ -164,6 +164,12 @@ def test_bad_flags_are_one_line_before_anything_loads(argv, message, tmp_path, c
     assert code == 2 and err.startswith(message) and err.count("\n") == 1
 
 
+def test_loss_checks_its_image_before_loading_the_network(pictures, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "load_network", None)  # never reached
+    code = run_main(cli.main, ["loss", "--content", str(pictures["photo"]), "--image", "nope.png"])
+    assert code == 2 and capsys.readouterr().err == "error: --image nope.png: no such image\n"
+
+
 def test_an_unreadable_number_is_a_one_line_usage_error(capsys):
     with pytest.raises(SystemExit) as caught:
         cli.main(["transfer", "--output", "o.png", "--size", "abc"])
