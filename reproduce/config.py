@@ -5,6 +5,7 @@
 (`dataclasses.replace`), and `loss_weights` is the one reading of α, β and their ratio.
 """
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -48,7 +49,7 @@ def names(text: str) -> tuple:
 class TransferConfig:
     """One style transfer: the objective (images, layers, weights, pooling, α/β) and the run
     (size, start, iterations, seed, device, optimiser, outputs). Checked when made."""
-    content: str | None = parameter(None, "content image (the photograph)", flag="--content", metavar="C")
+    content: str | None = parameter(None, "content image (the photograph)", metavar="C")
     styles: tuple = parameter((), "style image (the painting); repeat for several", flag="--style",
                            metavar="S")
     style_blend: tuple | None = parameter(
@@ -134,8 +135,8 @@ def _number(config, name, low, strict=False, integer=False, optional=False):
         return
     kind = "an integer" if integer else "a finite number"
     bound = f"> {low:g}" if strict else f">= {low:g}"
-    ok = isinstance(value, int) and not isinstance(value, bool) if integer else \
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Integral if integer else numbers.Real) and \
+        not isinstance(value, bool) and math.isfinite(value)
     if not ok or not (value > low if strict else value >= low):
         raise ReproduceError(f"{flag(name)} must be {kind} {bound}, not {value!r}")
 
@@ -147,7 +148,7 @@ def _weights(config, name, count, what, positive):
     values = tuple(values)
     if len(values) != count:
         raise ReproduceError(f"{flag(name)} needs one weight per {what} ({count}), not {len(values)}")
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+    if not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in values):
         raise ReproduceError(f"{flag(name)}: weights must be finite numbers, not {values}")
     if min(values) < 0 or (positive and min(values) <= 0) or not sum(values) > 0:
         sign = "positive" if positive else "non-negative, not all zero"
