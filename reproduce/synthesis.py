@@ -46,7 +46,7 @@ def synthesise(objective: Objective, x0, bounds=None, optimiser: str = "scipy",
     if optimiser not in OPTIMISERS:
         raise ReproduceError(f"optimiser must be one of {', '.join(OPTIMISERS)}, not {optimiser!r}")
     device = objective.net.device
-    x0 = torch.as_tensor(np.asarray(x0) if not torch.is_tensor(x0) else x0)
+    x0 = torch.as_tensor(x0)
     if x0.ndim != 4 or x0.shape[:2] != (1, 3):
         raise ReproduceError(f"the start image must be 1×3×H×W, not {tuple(x0.shape)}")
     shape = tuple(x0.shape)
@@ -86,4 +86,8 @@ def _flat(bound, shape, device):
     b = torch.as_tensor(bound, dtype=torch.float64).to(device)
     if b.numel() == np.prod(shape):
         b = b.reshape(shape)
-    return b.broadcast_to(shape).reshape(-1)
+    try:
+        return b.broadcast_to(shape).reshape(-1)
+    except RuntimeError:
+        raise ReproduceError(f"bounds must be numbers or arrays of the start image's shape "
+                             f"{shape}, not {tuple(b.shape)}") from None

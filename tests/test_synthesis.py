@@ -72,5 +72,7 @@ def test_an_interrupt_carries_the_last_iterate(objective, one_thread):
 def test_a_bad_start_or_optimiser_is_one_line(objective):
     with pytest.raises(ReproduceError, match="start image must be 1×3×H×W"):
         synthesise(objective, torch.zeros(3, 16, 24))
+    with pytest.raises(ReproduceError, match=r"bounds must be numbers or arrays of the start"):
+        synthesise(objective, torch.zeros(1, 3, 16, 24), bounds=(np.zeros((2, 2)), 1.0))
     with pytest.raises(ReproduceError, match="optimiser must be one of scipy, device"):
         synthesise(objective, torch.zeros(1, 3, 16, 24), optimiser="adam")
