@@ -12,10 +12,11 @@ import pathlib
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from reproduce.config import TransferConfig
 from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path, file_digest, write_json
 from reproduce.image import load_image, resize, save_image
-from reproduce.transfer import TransferConfig, paper_losses
+from reproduce.objective import paper_losses
 
 PEAK = 255.0
 SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # the 11×11 Gaussian window of Wang et al.
@@ -58,12 +59,12 @@ def common_size(a, b):
     return resize(a, shape), resize(b, shape)
 
 
-def vgg_distances(net, result, reference, reference_path):
-    """The paper's measures between two images of one size, the reference (read from
-    `reference_path`) as content and style image: style distance Σ w_l E_l over conv1_1 …
-    conv5_1 (w_l = 1/5), content distance at conv4_2, and each E_l."""
-    config = TransferConfig(content=str(reference_path), styles=(str(reference_path),))
-    losses = paper_losses(net, result, reference, [reference], config)
+def vgg_distances(net, result, reference, reference_path=None):
+    """The paper's measures between two images of one size, the reference as content and style
+    image: style distance Σ w_l E_l over conv1_1 … conv5_1 (w_l = 1/5), content distance at
+    conv4_2, and each E_l (the default layers and weights of TransferConfig; `reference_path`
+    is not used, kept for callers)."""
+    losses = paper_losses(net, result, reference, [reference], TransferConfig())
     return dict(style=losses["style"], content=losses["content"], E=losses["E"])
 
 

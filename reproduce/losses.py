@@ -7,13 +7,13 @@ the ReLU gives exactly the masked gradients of eq. 2 and eq. 6.
 import torch
 
 
-def feature_matrix(blob):
+def feature_matrix(blob: torch.Tensor) -> torch.Tensor:
     """F^l: a 1×N_l×H×W blob as the N_l × M_l matrix of the paper."""
     _, N, H, W = blob.shape
     return blob.reshape(N, H * W)
 
 
-def content_loss(F, P):
+def content_loss(F: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     """Eq. 1: L_content = ½ Σ_ij (F_ij − P_ij)²."""
     return 0.5 * (F - P).pow(2).sum()
 
@@ -35,22 +35,23 @@ class _Gram(torch.autograd.Function):
         return (F.T @ S).T if F.stride(0) == 1 else S @ F
 
 
-def gram(F):
+def gram(F: torch.Tensor) -> torch.Tensor:
     """Eq. 3: G_ij = Σ_k F_ik F_jk."""
     return _Gram.apply(F)
 
 
-def style_layer_loss(G, A, N, M):
+def style_layer_loss(G: torch.Tensor, A: torch.Tensor, N: int, M: int) -> torch.Tensor:
     """Eq. 4: E_l = 1 / (4 N_l² M_l²) Σ_ij (G_ij − A_ij)²."""
     return (G - A).pow(2).sum() / (4.0 * N**2 * M**2)
 
 
-def style_loss(E, w):
+def style_loss(E: dict[str, torch.Tensor], w: dict[str, float]) -> torch.Tensor:
     """Eq. 5: L_style = Σ_l w_l E_l, over the layers in `E` ({layer: E_l}) with weights `w`."""
     return sum(w[layer] * E_l for layer, E_l in E.items())
 
 
-def total_loss(L_content, L_style, alpha, beta):
+def total_loss(L_content: torch.Tensor, L_style: torch.Tensor, alpha: float,
+               beta: float) -> torch.Tensor:
     """Eq. 7: L_total = α L_content + β L_style."""
     return alpha * L_content + beta * L_style
 

@@ -4,6 +4,7 @@
 Only the flat float64 vector crosses between torch and scipy.
 """
 import numpy as np
+import torch
 from scipy.optimize import Bounds, minimize
 from threadpoolctl import threadpool_limits
 
@@ -52,3 +53,20 @@ def lbfgs(fun, x0, bounds, iterations, callback=None):
                           options=dict(maxiter=iterations, maxcor=MAXCOR, ftol=0.0, gtol=0.0,
                                        maxfun=max(15000, 20 * iterations)))
     return result.x, float(result.fun), int(result.nit), str(result.message)
+
+
+def lbfgs_tensors(fun, x0, bounds, iterations, callback=None):
+    """`lbfgs` with the device optimiser's signature: x0, bounds, f and g float64 tensors on one
+    device (only the flat vector crosses to scipy, on the CPU, in float64)."""
+    device = x0.device
+
+    def as_tensor(x):
+        return torch.from_numpy(x).to(device)
+
+    def numpy_fun(x):
+        f, g = fun(as_tensor(x))
+        return float(f), g.cpu().numpy()
+
+    x, f, n, reason = lbfgs(numpy_fun, x0.cpu().numpy(), [b.cpu().numpy() for b in bounds],
+                            iterations, callback and (lambda x, f: callback(as_tensor(x), f)))
+    return as_tensor(x), f, n, reason

@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy.optimize import lsq_linear, rosen, rosen_der
 
+from reproduce.config import OPTIMISERS, TransferConfig
 from reproduce.optimise import MAXCOR, NonFiniteLoss, lbfgs
 from reproduce.optimise_device import (
     ARMIJO,
@@ -15,7 +16,7 @@ from reproduce.optimise_device import (
     two_loop,
     wolfe_step,
 )
-from reproduce.transfer import OPTIMISERS, TransferConfig, run_transfer
+from reproduce.transfer import run_transfer
 
 
 def minimise(optimiser, fun, x0, bounds, iterations, callback=None):
@@ -147,3 +148,26 @@ def test_on_the_papers_problem_the_device_optimiser_ends_as_low_as_scipy(small_v
         assert summary["iterations"] == 60
         final[optimiser] = summary["losses"]["total"]
     assert final["device"] < 1.5 * final["scipy"] and final["scipy"] < 1.5 * final["device"]
+
+
+def test_scipy_runs_as_the_authors_code_did(monkeypatch):
+    """The authors' L-BFGS-B settings: maxcor 20 curvature pairs, ftol = gtol = 0 (the run
+    stops by its iteration count alone), maxiter the iterations asked for."""
+    import reproduce.optimise
+    seen = {}
+
+    def minimize(*args, **kwargs):
+        seen.update(kwargs)
+        return scipy_minimize(*args, **kwargs)
+
+    from scipy.optimize import minimize as scipy_minimize
+    monkeypatch.setattr(reproduce.optimise, "minimize", minimize)
+    lbfgs(lambda x: (rosen(x), rosen_der(x)), np.zeros(3), (np.full(3, -2.0), np.full(3, 2.0)), 7)
+    assert seen["method"] == "L-BFGS-B"
+    assert seen["options"]["maxcor"] == 20 and seen["options"]["maxiter"] == 7
+    assert seen["options"]["ftol"] == 0 and seen["options"]["gtol"] == 0
+
+
+def test_the_device_optimiser_keeps_twenty_pairs():
+    """The same memory as the authors' L-BFGS-B."""
+    assert MAXCOR == 20

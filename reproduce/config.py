@@ -1,0 +1,223 @@
+"""Every parameter of a style transfer, its default, its help text and its rule, in one place.
+
+`TransferConfig` is the only definition: the command lines (`python -m reproduce transfer`,
+`... loss`) are generated from its fields, the figures override fields of one base config
+(`dataclasses.replace`), and `loss_weights` is the one reading of α, β and their ratio.
+"""
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+
+from reproduce.errors import ReproduceError
+from reproduce.files import check_output_file
+from reproduce.image import WRITE_SUFFIXES
+from reproduce.network import default_device
+
+# The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
+CONTENT_LAYERS = ("conv4_2",)
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+BETA = 1e6  # β when only the ratio α/β is given (the authors' suggestion to pystiche)
+OPTIMISERS = ("scipy", "device")  # the names of reproduce.synthesis.OPTIMISERS
+POOLINGS = ("avg", "max")
+STYLE_SIZES = ("content", "keep")
+INITS = ("noise", "content", "style")  # or the path of an image
+
+
+def parameter(default, help, flag=None, parse=None, choices=None, command="both", metavar=None,
+              **kwargs):
+    """A TransferConfig field with what its command-line flag needs: help text, flag name (else
+    --field-name), a parser of the text, choices, the commands that take it, and a metavar."""
+    meta = dict(help=help, flag=flag, parse=parse, choices=choices, command=command,
+                metavar=metavar)
+    if callable(default):
+        return field(default_factory=default, metadata=meta, **kwargs)
+    return field(default=default, metadata=meta, **kwargs)
+
+
+def floats(text: str) -> tuple:
+    """'0.7,0.3' -> (0.7, 0.3)."""
+    return tuple(float(v) for v in text.split(","))
+
+
+def names(text: str) -> tuple:
+    """'conv1_1, conv2_1' -> ('conv1_1', 'conv2_1'); empty names are dropped."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+@dataclass
+class TransferConfig:
+    """One style transfer: the objective (images, layers, weights, pooling, α/β) and the run
+    (size, start, iterations, seed, device, optimiser, outputs). Checked when made."""
+    content: str | None = parameter(None, "content image (the photograph)", metavar="C")
+    styles: tuple = parameter((), "style image (the painting); repeat for several", flag="--style",
+                           metavar="S")
+    style_blend: tuple | None = parameter(
+        None, "blend weights of the style images' Gram targets (normalised)", parse=floats,
+        metavar="W1,W2")
+    model: str = parameter("models/converted/vgg19.pt", "converted VGG-19 network file", metavar="M")
+    output: str = parameter("out.png", "image to write", command="transfer", metavar="OUT.png")
+    size: int = parameter(512, "long side of the content image in pixels", parse=int, metavar="N")
+    ratio: float = parameter(1e-3, "α/β of eq. 7 (see --alpha, --beta)", parse=float, metavar="R")
+    alpha: float | None = parameter(
+        None, "content weight α (eq. 7); 0: pure style; alone: β = α / ratio", parse=float,
+        metavar="A")
+    beta: float | None = parameter(
+        None, "style weight β (eq. 7); 0: pure content; alone: α = ratio · β", parse=float,
+        metavar="B")
+    content_layers: tuple = parameter(CONTENT_LAYERS, "content layers, comma-separated", parse=names,
+                                     metavar="L1,...")
+    style_layers: tuple = parameter(STYLE_LAYERS, "style layers, comma-separated", parse=names,
+                                   metavar="L1,...")
+    style_weights: tuple | None = parameter(
+        None, "w_l per style layer, comma-separated (default: 1 / number of style layers)",
+        parse=floats, metavar="W1,...")
+    pooling: str = parameter("avg", "pooling in the network (the paper's figures: avg)",
+                             choices=POOLINGS)
+    init: str = parameter("noise", "start: noise (seeded white noise), content, style, or an "
+                          "image path", command="transfer", metavar="START")
+    iterations: int = parameter(1000, "L-BFGS-B iterations", parse=int, command="transfer",
+                                 metavar="K")
+    seed: int = parameter(0, "seed of the white-noise start (>= 0)", parse=int, command="transfer",
+                           metavar="N")
+    device: str = parameter(default_device, "cpu, cuda or cuda:N (default: cuda when torch sees "
+                            "one, else cpu)", metavar="D")
+    save_every: int = parameter(0, "also write the current image every K iterations (0: never)",
+                                parse=int, command="transfer", metavar="K")
+    log: str | None = parameter(None, "write parameters and per-iteration losses to this .json",
+                                command="transfer", metavar="LOG.json")
+    style_size: str = parameter(
+        "content", "content: style resized to the content's size (cvpr); keep: its own aspect "
+        "at --size (arxiv)", choices=STYLE_SIZES)
+    optimiser: str = parameter(
+        "scipy", "scipy: scipy's L-BFGS-B, as the authors ran it; device: an L-BFGS with the "
+        "same bounds and memory that stays on the device, faster on a GPU",
+        choices=OPTIMISERS, command="transfer")
+    max_pixels: int | None = parameter(
+        None, "largest input image accepted, in pixels (default: reproduce.image's limit)",
+        parse=int, metavar="N")
+
+    def __post_init__(self):
+        check_config(self)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a TransferConfig field."""
+    meta = TransferConfig.__dataclass_fields__[name].metadata
+    return meta["flag"] or "--" + name.replace("_", "-")
+
+
+def resolve_weights(ratio: float, alpha: float | None = None,
+                    beta: float | None = None) -> tuple[float, float]:
+    """(α, β) of eq. 7. The ratio α/β holds unless both α and β are given:
+    neither: β = BETA (1e6), α = ratio · β; β alone: α = ratio · β; α alone: β = α / ratio;
+    both: as given. A zero given alone switches its term off and leaves the other at its
+    default: α = 0 gives β = BETA (pure style), β = 0 gives α = ratio · BETA (pure content)."""
+    if alpha is not None and beta is not None:
+        return float(alpha), float(beta)
+    if alpha is not None:
+        return float(alpha), (alpha / ratio if alpha > 0 else BETA)
+    if beta is not None:
+        return (ratio * beta if beta > 0 else ratio * BETA), float(beta)
+    return ratio * BETA, BETA
+
+
+def loss_weights(config: TransferConfig, has_content: bool, has_style: bool) -> tuple[float, float]:
+    """(α, β) of `config` (resolve_weights); no content image means α = 0 (pure style
+    reconstruction), no style image β = 0 (pure content)."""
+    alpha, beta = resolve_weights(config.ratio, config.alpha, config.beta)
+    return (alpha if has_content else 0.0), (beta if has_style else 0.0)
+
+
+def _number(config, name, low, strict=False, integer=False, optional=False):
+    value = getattr(config, name)
+    if value is None and optional:
+        return
+    kind = "an integer" if integer else "a finite number"
+    bound = f"> {low:g}" if strict else f">= {low:g}"
+    ok = isinstance(value, numbers.Integral if integer else numbers.Real) and \
+        not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (value > low if strict else value >= low):
+        raise ReproduceError(f"{flag(name)} must be {kind} {bound}, not {value!r}")
+
+
+def _weights(config, name, count, what, positive):
+    values = getattr(config, name)
+    if values is None:
+        return
+    values = tuple(values)
+    if len(values) != count:
+        raise ReproduceError(f"{flag(name)} needs one weight per {what} ({count}), not {len(values)}")
+    if not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in values):
+        raise ReproduceError(f"{flag(name)}: weights must be finite numbers, not {values}")
+    if min(values) < 0 or (positive and min(values) <= 0) or not sum(values) > 0:
+        sign = "positive" if positive else "non-negative, not all zero"
+        raise ReproduceError(f"{flag(name)}: weights must be {sign}, not {values}")
+
+
+def _choice(config, name, choices):
+    value = getattr(config, name)
+    if value not in choices:
+        raise ReproduceError(f"{flag(name)} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def check_config(config: TransferConfig) -> None:
+    """Reject parameters the paper's method cannot run with, in one line naming the flag."""
+    _number(config, "size", 1, integer=True)
+    _number(config, "iterations", 1, integer=True)
+    _number(config, "seed", 0, integer=True)
+    _number(config, "save_every", 0, integer=True)
+    _number(config, "max_pixels", 1, integer=True, optional=True)
+    _number(config, "ratio", 0, strict=True)
+    _number(config, "alpha", 0, optional=True)
+    _number(config, "beta", 0, optional=True)
+    if config.alpha == 0 and config.beta == 0:
+        raise ReproduceError(f"{flag('alpha')} and {flag('beta')} are both 0: nothing to minimise")
+    for name, used in (("content_layers", config.content), ("style_layers", config.styles)):
+        layers = getattr(config, name)  # may be empty only where its term is left out
+        if isinstance(layers, str) or (used and not layers) or \
+                not all(isinstance(l, str) and l for l in layers):
+            raise ReproduceError(f"{flag(name)} needs at least one layer name, not {layers!r}")
+    _weights(config, "style_blend", len(config.styles), "style image", positive=True)
+    _weights(config, "style_weights", len(config.style_layers), "style layer", positive=False)
+    _choice(config, "pooling", POOLINGS)
+    _choice(config, "style_size", STYLE_SIZES)
+    _choice(config, "optimiser", OPTIMISERS)
+
+
+def input_paths(config: TransferConfig) -> list[tuple[str, str]]:
+    """(flag, path) of every image file the run reads."""
+    return ([(flag("content"), config.content)] if config.content else []) + \
+        [(flag("styles"), path) for path in config.styles] + \
+        ([] if config.init in INITS else [(flag("init"), config.init)])
+
+
+def check_inputs(config: TransferConfig) -> None:
+    """The images exist, and there is something to reconstruct: a content image, a style
+    image or both."""
+    if not (config.content or config.styles):
+        raise ReproduceError(f"give a content image ({flag('content')}), a style image "
+                             f"({flag('styles')}), or both")
+    for name, path in input_paths(config):
+        if not os.path.isfile(path):
+            raise ReproduceError(f"{name} {path}: no such image")
+    if config.init == "content" and not config.content:
+        raise ReproduceError(f"{flag('init')} content needs a content image")
+    if config.init == "style" and not config.styles:
+        raise ReproduceError(f"{flag('init')} style needs a style image")
+
+
+def check_outputs(config: TransferConfig) -> None:
+    """Fail now, not after the optimisation, if the image or the log could not be written, or
+    would overwrite an input (their suffixes keep them apart from each other)."""
+    check_output_file(config.output, flag("output"), WRITE_SUFFIXES)
+    outputs = {flag("output"): config.output}
+    if config.log:
+        check_output_file(config.log, flag("log"), (".json",))
+        outputs[flag("log")] = config.log
+    inputs = {os.path.abspath(p): name for name, p in [(flag("model"), config.model),
+                                                        *input_paths(config)]}
+    for name, path in outputs.items():
+        if os.path.abspath(path) in inputs:
+            raise ReproduceError(f"{name} {path} would overwrite the input "
+                                 f"{inputs[os.path.abspath(path)]}")

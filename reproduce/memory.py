@@ -1,0 +1,52 @@
+"""The memory a synthesis needs, estimated before the work, against what the device has."""
+import os
+
+import torch
+from torch.fx.passes.shape_prop import ShapeProp
+
+from reproduce.errors import ReproduceError
+from reproduce.network import output_nodes
+
+PROBE = 64         # side of the square input whose activations are measured, then scaled
+FLOAT32 = 4        # bytes
+PASSES = 2         # forward activations kept for the backward pass, and their gradients
+
+
+def activation_bytes(net, layers, shape_hw) -> int:
+    """Estimated bytes of one evaluation with its gradient at an H×W input: every value the
+    network computes on the way to `layers` (forward), once more for the backward pass,
+    in float32. Measured at PROBE×PROBE and scaled by the pixel count."""
+    module = net.module
+    wanted = {node for name, node in zip(net.blob_names, output_nodes(module)) if name in layers}
+    needed, stack = set(), list(wanted)
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(node.all_input_nodes)
+    probe = torch.zeros(1, 3, PROBE, PROBE, device=net.device)
+    with torch.no_grad():
+        ShapeProp(module).propagate(probe.contiguous(memory_format=net.memory_format))
+    counted = sum(node.meta["tensor_meta"].shape.numel() for node in needed
+                  if hasattr(node.meta.get("tensor_meta"), "shape"))
+    h, w = shape_hw
+    return int(counted * (h * w) / PROBE**2) * FLOAT32 * PASSES
+
+
+def device_bytes(device) -> int:
+    """The memory the device has: a GPU's total, or the machine's physical memory for the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[1]
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(net, layers, shape_hw, flag="--size") -> int:
+    """The estimate (activation_bytes); one line naming it and `flag` if the device has less."""
+    need, have = activation_bytes(net, layers, shape_hw), device_bytes(net.device)
+    if need > have:
+        h, w = shape_hw
+        raise ReproduceError(f"{flag}: an {h}×{w} image needs about {need / 2**30:.1f} GiB for "
+                             f"the network's activations, more than the {have / 2**30:.1f} GiB "
+                             f"of {net.device}")
+    return need
