@@ -124,6 +124,9 @@ def fetch(entry, dest, source=None, timeout=TIMEOUT):
     final = pathlib.Path(dest) / entry.name
     if final.is_file():
         return final, "present", check(entry, final, final, "move it away to fetch it again")
+    if final.exists() or final.is_symlink():
+        raise FetchError(f"{final}: in the way, and not a file; move it away to fetch "
+                         f"{entry.name}")
     check_writable_folder(dest, "--dest")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,12 @@ import json
 import os
 import pathlib
 import random
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -203,6 +205,27 @@ def test_a_stalled_download_keeps_the_bytes_received_and_resumes(site, tmp_path,
     assert site.requests[-1] == ("weights.caffemodel", "bytes=70000-")
     assert os.listdir(dest) == ["weights.caffemodel"]
     assert (dest / "weights.caffemodel").read_bytes() == DATA["weights.caffemodel"]
+
+
+def test_sigterm_keeps_the_bytes_received_and_exits_143(site, tmp_path):
+    site.stall_after = 40_000
+    manifest = write_manifest(tmp_path / "manifest.json", [entry(site, "weights.caffemodel")])
+    part = tmp_path / "models" / "weights.caffemodel.part"
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--manifest", str(manifest),
+                                "--dest", str(tmp_path / "models"), "--timeout", "60"],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):   # until the bytes sent before the stall are on disk
+            if process.poll() is not None or part.is_file() and part.stat().st_size == 40_000:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 143 and stderr == "interrupted (SIGTERM)\n"
+    assert os.listdir(tmp_path / "models") == [part.name]
+    assert part.read_bytes() == DATA["weights.caffemodel"][:40_000]
 
 
 def test_a_server_ignoring_the_range_restarts_the_file(site, tmp_path):
@@ -419,3 +442,10 @@ def test_a_bad_manifest_is_reported(tmp_path, text, message):
         path.write_text(text)
     with pytest.raises(FetchError, match=message):
         read_manifest(path)
+
+
+def test_a_folder_in_the_way_is_one_line(site, tmp_path):
+    (tmp_path / "net.prototxt").mkdir()
+    with pytest.raises(FetchError, match="net.prototxt: in the way, and not a file"):
+        fetch(entry(site, "net.prototxt"), tmp_path)
+    assert site.requests == []
