@@ -29,6 +29,8 @@ def load_image(path, long_side=None, max_pixels=MAX_PIXELS):
     """Read an image as float32 H×W×3 RGB in 0..255: colour modes converted by Pillow (alpha
     dropped, palettes applied), gray repeated, 16-bit scaled to 0..255. Optionally resize to a
     given long side. Images (or a long side) of more than `max_pixels` pixels are refused."""
+    if long_side is not None and long_side < 0:
+        raise ReproduceError(f"{path}: a long side of {long_side} px; give a positive size")
     with _opened(path) as image:
         _check_pixels(path, image.size, max_pixels, "the image")
         if not long_side:
@@ -41,9 +43,10 @@ def load_image(path, long_side=None, max_pixels=MAX_PIXELS):
     if factor == 1:
         return resize(rgb, shape)
     # each pixel now stands for factor × factor pixels of the original (the last row and column
-    # for what remained): scale by the original's ratio so every pixel keeps its place
-    return _interpolate(rgb, scale_factor=(shape[0] * factor / h, shape[1] * factor / w),
-                        recompute_scale_factor=False)
+    # for what remained): scale by the original's ratio so every pixel keeps its place. The
+    # output has floor(size × scale) pixels: a nudge of 1e-9 keeps rounding from losing one.
+    scale = tuple(n * factor / m * (1 + 1e-9) for n, m in zip(shape, (h, w)))
+    return _interpolate(rgb, scale_factor=scale, recompute_scale_factor=False)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from reproduce.image import (
     MEAN_BGR,
     deprocess,
     load_image,
+    long_side_shape,
     pixel_bounds,
     preprocess,
     resize,
@@ -187,6 +188,15 @@ def test_a_large_shrink_in_pillow_matches_the_float_resize(tmp_path, suffix):
     assert small.shape == (38, 50, 3)
     difference = np.abs(small - resize(whole, (38, 50)))
     assert difference.mean() < 1.0 and difference.max() < 8
+
+
+@pytest.mark.parametrize("h, w, long_side", [(30, 88, 15), (40, 201, 29), (90, 268, 29),
+                                              (300, 2100, 30), (2000, 97, 7)])
+def test_a_shrink_in_pillow_gives_exactly_the_shape_asked_for(tmp_path, h, w, long_side):
+    """Sizes where floor(size × scale) in floating point falls one short of the target."""
+    Image.fromarray(smooth(h, w)).save(tmp_path / "x.png")
+    assert load_image(tmp_path / "x.png", long_side).shape == (*long_side_shape((h, w),
+                                                                                long_side), 3)
 
 
 def test_shrinking_a_large_png_keeps_no_full_size_float_copy(tmp_path):
