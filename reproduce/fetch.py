@@ -102,10 +102,8 @@ def missing_layers(entry, path):
     return None
 
 
-def check(entry, path, label, advice):
-    """The file's digests if it is the manifest's entry; else a FetchError, under `label` (the
-    file's name for the user: never a temporary one), naming each expected and computed value,
-    followed by `advice`."""
+def verify(entry, path):
+    """(the file's digests, what is wrong with it as the manifest's entry: [] if nothing)."""
     got = digests(path)
     wrong = [f"{key} expected {getattr(entry, key)}, got {got[key]}" for key in CHECKED
              if getattr(entry, key) is not None and getattr(entry, key) != got[key]]
@@ -113,6 +111,14 @@ def check(entry, path, label, advice):
         wrong = ["an empty file"]
     if not wrong and entry.md5 is None and entry.sha256 is None:
         wrong = [why] if (why := missing_layers(entry, path)) else []
+    return got, wrong
+
+
+def check(entry, path, label, advice):
+    """The file's digests if it is the manifest's entry; else a FetchError, under `label` (the
+    file's name for the user: never a temporary one), naming each expected and computed value,
+    followed by `advice`."""
+    got, wrong = verify(entry, path)
     if wrong:
         raise FetchError(f"{label}: not the manifest's {entry.name} ({'; '.join(wrong)}); {advice}")
     return got
@@ -144,7 +150,11 @@ def _copy(entry, source, final):
         raise FetchError(f"{origin}: no such file to copy (get {entry.name} from "
                          f"{entry.urls[0]})")
     with atomic_path(final) as tmp:
-        shutil.copyfile(origin, tmp)
+        try:
+            shutil.copyfile(origin, tmp)
+        except OSError as e:
+            raise FetchError(f"cannot copy {origin} to {final.parent} ({e.strerror or e}); "
+                             "nothing was copied") from None
         return check(entry, tmp, origin, "nothing was copied")
 
 
@@ -159,12 +169,12 @@ def _download(entry, final, timeout):
         except _Failed as e:
             failures.append(f"{url}: {e}")
             continue
-        try:
-            got = check(entry, part, url, "the download was deleted; run again to download it "
-                                          "afresh")
-        except FetchError:
+        got, wrong = verify(entry, part)
+        if wrong:   # a wrong file: never resumed, never renamed into place
             part.unlink()
-            raise
+            failures.append(f"{url}: not the manifest's {entry.name} ({'; '.join(wrong)}), "
+                            "deleted")
+            continue
         os.replace(part, final)
         return url, got
     kept = part.stat().st_size if part.is_file() else 0

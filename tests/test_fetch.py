@@ -249,7 +249,9 @@ def test_a_mismatch_deletes_the_download_and_names_both_values(site, tmp_path, f
     got = getattr(entry(site, "net.prototxt"), field)
     with pytest.raises(FetchError, match=f"{field} expected {value}, got {got}") as error:
         fetch(bad, tmp_path)
-    assert str(error.value).startswith(f"{site.url('net.prototxt')}: ")  # not the deleted .part
+    assert str(error.value).startswith(  # the address, not the deleted .part
+        f"cannot download net.prototxt ({site.url('net.prototxt')}: not the manifest's "
+        f"net.prototxt ({field} expected")
     assert ".part" not in str(error.value)
     assert os.listdir(tmp_path) == []
 
@@ -311,6 +313,12 @@ def test_mirrors_are_tried_in_order(site, tmp_path):
     path, done, _ = fetch(first, tmp_path)
     assert done == f"downloaded from {good}" and path.read_bytes() == DATA["net.prototxt"]
     assert [name for name, _ in site.requests] == ["gone/net.prototxt", "net.prototxt"]
+    site.files["wrong/net.prototxt"] = HTML   # a mirror serving another file: deleted, next
+    second = Entry("net.prototxt", [site.url("wrong/net.prototxt"), good],
+                   md5=hashlib.md5(DATA["net.prototxt"]).hexdigest())
+    path, done, _ = fetch(second, tmp_path / "second")
+    assert done == f"downloaded from {good}" and path.read_bytes() == DATA["net.prototxt"]
+    assert os.listdir(tmp_path / "second") == ["net.prototxt"]
     with pytest.raises(FetchError, match="gone/net.prototxt: HTTP 404.*other.prototxt: HTTP 404"):
         fetch(Entry("x.prototxt", [site.url("gone/net.prototxt"), site.url("other.prototxt")],
                     md5="0" * 32), tmp_path / "other")

@@ -48,6 +48,8 @@ def test_other_layouts_become_rgb(tmp_path, mode):
 def test_resize_to_long_side(tmp_path):
     iio.imwrite(tmp_path / "x.png", np.zeros((30, 60, 3), np.uint8))
     assert load_image(tmp_path / "x.png", long_side=20).shape == (10, 20, 3)
+    with pytest.raises(ReproduceError, match="a long side of -5 px"):
+        load_image(tmp_path / "x.png", long_side=-5)
 
 
 def test_preprocess_is_bgr_minus_mean():
