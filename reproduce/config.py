@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file
-from reproduce.image import WRITE_SUFFIXES
+from reproduce.image import MAX_PIXELS, WRITE_SUFFIXES
 from reproduce.network import default_device
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
@@ -93,9 +93,9 @@ class TransferConfig:
         "scipy", "scipy: scipy's L-BFGS-B, as the authors ran it; device: an L-BFGS with the "
         "same bounds and memory that stays on the device, faster on a GPU",
         choices=OPTIMISERS, command="transfer")
-    max_pixels: int | None = parameter(
-        None, "largest input image accepted, in pixels (default: reproduce.image's limit)",
-        parse=int, metavar="N")
+    max_pixels: int = parameter(
+        MAX_PIXELS, "largest input image accepted, width × height in pixels; larger ones are "
+        "refused before decoding", parse=int, metavar="N")
 
     def __post_init__(self):
         check_config(self)
@@ -167,7 +167,7 @@ def check_config(config: TransferConfig) -> None:
     _number(config, "iterations", 1, integer=True)
     _number(config, "seed", 0, integer=True)
     _number(config, "save_every", 0, integer=True)
-    _number(config, "max_pixels", 1, integer=True, optional=True)
+    _number(config, "max_pixels", 1, integer=True)
     _number(config, "ratio", 0, strict=True)
     _number(config, "alpha", 0, optional=True)
     _number(config, "beta", 0, optional=True)

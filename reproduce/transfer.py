@@ -29,8 +29,7 @@ NOISE_STD = 1.0  # white-noise start: N(0, 1) per pixel in the preprocessed (0..
 
 def read_image(path, long_side=None, config=None):
     """An input image as RGB float (load_image), within the config's pixel limit."""
-    # TODO(lead): pass max_pixels=config.max_pixels once reproduce.image.load_image takes it
-    return load_image(path, long_side)
+    return load_image(path, long_side, max_pixels=(config or TransferConfig()).max_pixels)
 
 
 def prepare_images(config: TransferConfig) -> tuple:

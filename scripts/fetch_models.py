@@ -2,15 +2,18 @@
 """Fetch the Caffe model files listed in models/manifest.json: the VGG-19 deploy prototxt, the
 VGG-19 caffemodel (548 MiB) and Gatys' normalised VGG-19 (vgg_normalised.caffemodel).
 
-Each file is downloaded to NAME.part (an interrupted download resumes on the next run), checked
-against the manifest's size, md5 and sha256 where known, and renamed into place; a file already
-in place is verified instead. Without network, download the files elsewhere and pass the folder
-that holds them with --from DIR: they are copied and checked the same way.
+Each file is downloaded to NAME.part from the first of its addresses that serves it (an
+interrupted download resumes there on the next run), checked against the manifest's size, md5
+and sha256 where known (a caffemodel without a checksum must parse whole and hold the layers the
+manifest names), and only then renamed into place; a file already in place is verified instead.
+Without network, download the files elsewhere and pass the folder that holds them with
+--from DIR: they are copied and checked the same way.
 """
 import argparse
+import math
 import sys
 
-from reproduce.errors import run_main
+from reproduce.errors import ReproduceError, run_main
 from reproduce.fetch import MANIFEST, MODELS, TIMEOUT, fetch, read_manifest, select
 
 
@@ -28,6 +31,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=TIMEOUT,
                         help="seconds to wait for a connection or data (default: %(default)s)")
     args = parser.parse_args(argv)
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ReproduceError(f"--timeout {args.timeout}: must be a positive number of seconds")
     for entry in select(read_manifest(args.manifest), args.only):
         path, done, got = fetch(entry, args.dest, args.source, args.timeout)
         print(f"ok   {path} ({done}; {got['size']:,} bytes)")
