@@ -1,0 +1,283 @@
+"""Panels on a Ray cluster: one Ray task per panel, inputs through the object store.
+
+The driver puts the network files and the input images into Ray's object store once; each task
+writes them into a temporary folder of its worker, runs reproduce.transfer.run_transfer there and
+returns the image's bytes, so the machines share no file system. The driver yields every panel as
+it finishes, to be written where the caller wants it. Ray is optional: it is imported only here,
+when a cluster is used (`pip install -e '.[ray]'`). docs/cluster.md says how to start a cluster.
+"""
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import shutil
+import socket
+import tempfile
+from typing import NamedTuple
+
+from tqdm import tqdm
+
+from reproduce.errors import ReproduceError
+from reproduce.files import atomic_path, check_output_file, file_digest, write_json
+from reproduce.grid import INIT_KEYWORDS
+from reproduce.transfer import TransferConfig
+
+ADDRESS = re.compile(r"(ray://)?[\w.\-]+:\d+")  # HOST:PORT of a head (ray:// for Ray Client)
+MAX_RETRIES = 3            # tries after the first when a worker or node is lost mid-panel
+CPUS_PER_PANEL = 4         # CPU threads a panel asks for on a cluster without GPUs
+WAIT_S = 1.0               # the driver wakes this often, so Ctrl-C is seen at once
+
+
+class Finished(NamedTuple):
+    """A panel done on the cluster: the image file's bytes (the format of config.output), the
+    run's summary and log as run_transfer writes them (paths as the driver gave them), the node
+    it ran on and the tries it took."""
+    key: object
+    image: bytes
+    summary: dict
+    log: dict       # summary and per-iteration history, None unless config.log was asked for
+    node: dict      # host, ip, node_id
+    attempts: int
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ReproduceError("Ray is not installed: pip install -e '.[ray]'") from None
+    return ray
+
+
+def connect(address="auto", num_cpus=None):
+    """Join or start a Ray cluster; returns the ray module. "auto": the cluster that RAY_ADDRESS
+    or a local `ray start` names; "local": a private cluster on this machine (num_cpus: all of
+    its CPUs unless given); "HOST:PORT" (or ray://HOST:PORT): that head."""
+    if address not in ("auto", "local") and not ADDRESS.fullmatch(address or ""):
+        raise ReproduceError(f"--ray {address!r}: give auto, local or HOST:PORT")
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if address == "local":
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                     log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ReproduceError(f"--ray {address}: no Ray cluster reached ({first})") from None
+    return ray
+
+
+def network_files(model):
+    """The network file and its same-stem siblings (NAME.onnx, NAME.json, ...): {name: path}."""
+    model = pathlib.Path(model)
+    if not model.is_file():
+        raise ReproduceError(f"{model}: no such network file")
+    siblings = sorted(p for p in model.parent.glob(f"{glob_escape(model.stem)}.*") if p.is_file())
+    return {p.name: p for p in [model, *siblings]}
+
+
+def glob_escape(text):
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def config_inputs(config):
+    """The input files a config reads: content, styles and an init image."""
+    paths = ([config.content] if config.content else []) + list(config.styles)
+    if config.init not in INIT_KEYWORDS:
+        paths.append(config.init)
+    return paths
+
+
+def read_bytes(path):
+    try:
+        return pathlib.Path(path).read_bytes()
+    except OSError as e:
+        raise ReproduceError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def check_outputs(tasks):
+    """Fail before anything runs: keys must be unique, every output and log writable later."""
+    keys = [key for key, _ in tasks]
+    if len(set(keys)) != len(keys):
+        raise ReproduceError("two panels have the same key")
+    for _, config in tasks:
+        check_output_file(config.output, "output")
+        if config.log:
+            check_output_file(config.log, "log", (".json",))
+
+
+# ---- the worker side -------------------------------------------------------------------------
+
+_FOLDERS = {}   # model sha256: folder of this worker process holding the network files
+_NETS = {}      # (model sha256, pooling, device): Network
+
+
+def _local_network(sha, ref, model_name, pooling, device):
+    """The network file in this worker (written once per process) and the network on `device`,
+    loaded once per process, network and pooling."""
+    ray = import_ray()
+    from reproduce.network import load_network
+    if sha not in _FOLDERS:
+        folder = tempfile.mkdtemp(prefix="reproduce-network-")
+        for name, data in ray.get(ref[0]).items():
+            pathlib.Path(folder, name).write_bytes(data)
+        _FOLDERS[sha] = folder
+    path = os.path.join(_FOLDERS[sha], model_name)
+    if (sha, pooling, device) not in _NETS:
+        _NETS[sha, pooling, device] = load_network(path, pooling=pooling, device=device)
+    return path, _NETS[sha, pooling, device]
+
+
+def _render_panel(key, config, network, images, counter, device, threads, before_panel):
+    """One panel in a Ray worker; returns (image bytes, summary, log, node, attempt).
+
+    network: (sha256, [object ref of {name: bytes}], file name); images: {driver path: [object
+    ref of its bytes]} (refs inside lists, fetched only when needed)."""
+    ray = import_ray()
+    import torch
+
+    from reproduce.transfer import run_transfer
+    attempt = ray.get(counter.begin.remote(key))
+    if before_panel is not None:
+        before_panel(key, attempt)
+    torch.set_num_threads(threads)
+    sha, ref, model_name = network
+    model, net = _local_network(sha, ref, model_name, config.pooling, device)
+    folder = tempfile.mkdtemp(prefix="reproduce-panel-")
+    try:
+        local = {}
+        for i, (path, image_ref) in enumerate(images.items()):
+            local[path] = os.path.join(folder, f"input{i}{pathlib.Path(path).suffix}")
+            pathlib.Path(local[path]).write_bytes(ray.get(image_ref[0]))
+        here = dataclasses.replace(
+            config, content=local.get(config.content), styles=tuple(local[s] for s in config.styles),
+            init=local.get(config.init, config.init), model=model, device=device,
+            output=os.path.join(folder, "out" + pathlib.Path(config.output).suffix),
+            log=os.path.join(folder, "log.json") if config.log else None)
+        summary = as_driver(run_transfer(here, net=net, progress=False), config, device)
+        log = as_driver(json.loads(pathlib.Path(here.log).read_text()), config, device) \
+            if config.log else None
+        image = pathlib.Path(here.output).read_bytes()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()  # keep only the network between panels
+    node = dict(host=socket.gethostname(), ip=ray.util.get_node_ip_address(),
+                node_id=ray.get_runtime_context().get_node_id())
+    return image, summary, log, node, attempt
+
+
+def as_driver(record, config, device):
+    """A summary or log written in a worker, with the paths the driver gave (not the worker's)
+    and the device the panel ran on."""
+    return dict(record, output=config.output,
+                config=dataclasses.asdict(dataclasses.replace(config, device=device)))
+
+
+class _Attempts:
+    """Counts the tries of each panel (a Ray actor: a lost worker cannot lose its count)."""
+
+    def __init__(self):
+        self.tries = {}
+
+    def begin(self, key):
+        self.tries[key] = self.tries.get(key, 0) + 1
+        return self.tries[key]
+
+
+# ---- the driver side -------------------------------------------------------------------------
+
+def panel_resources(ray, cpus_per_panel):
+    """(device, Ray resource options) of one panel: a GPU where the cluster has any, else CPUs."""
+    resources = ray.cluster_resources()
+    if resources.get("GPU", 0) >= 1:
+        return "cuda", dict(num_gpus=1, num_cpus=1)
+    largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
+    return "cpu", dict(num_cpus=max(1, min(cpus_per_panel or CPUS_PER_PANEL, int(largest))))
+
+
+def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progress=True,
+                      before_panel=None):
+    """Render each (key, TransferConfig) as a Ray task on the connected cluster; yield a Finished
+    for each panel as it arrives (in the order they finish).
+
+    Each distinct network (config.model with its same-stem siblings) and input image goes into
+    the object store once. A panel asks for one GPU where the cluster has GPUs (device "cuda"),
+    else `cpus_per_panel` CPU threads (device "cpu"). A panel whose worker or node is lost is
+    tried again, up to `max_retries` times. If the consumer stops early or Ctrl-C arrives, every
+    outstanding task is cancelled; nothing unfinished is ever yielded. `before_panel(key,
+    attempt)`, when given, runs in the worker before each try (to inject faults in tests).
+    Close the generator (contextlib.closing) to cancel at once when leaving a loop early."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        raise ReproduceError("no Ray cluster: call reproduce.cluster.connect first")
+    tasks = [(key, config) for key, config in tasks]
+    if not all(isinstance(config, TransferConfig) for _, config in tasks):
+        raise TypeError("each task is (key, TransferConfig)")
+    check_outputs(tasks)
+    networks, images = {}, {}
+    for _, config in tasks:  # read every file before the first task starts
+        if config.model not in networks:
+            files = network_files(config.model)
+            networks[config.model] = (file_digest(config.model), {n: read_bytes(p) for n, p in
+                                                                 files.items()})
+        for path in config_inputs(config):
+            if path not in images:
+                images[path] = read_bytes(path)
+    networks = {model: (sha, [ray.put(data)], pathlib.Path(model).name)
+                for model, (sha, data) in networks.items()}
+    images = {path: [ray.put(data)] for path, data in images.items()}
+    device, resources = panel_resources(ray, cpus_per_panel)
+    threads = int(resources["num_cpus"]) if device == "cpu" else 1
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    counter = ray.remote(_Attempts).options(num_cpus=0, scheduling_strategy=here).remote()
+    render = ray.remote(_render_panel).options(max_retries=max_retries, retry_exceptions=False,
+                                               **resources)
+    pending = {}
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(tasks), unit="panel", desc="panels",
+                                       disable=not progress))
+        stack.callback(cancel, ray, pending)
+        for key, config in tasks:
+            needed = {path: images[path] for path in config_inputs(config)}
+            ref = render.remote(key, config, networks[config.model], needed, counter, device,
+                                threads, before_panel)
+            pending[ref] = (key, config)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
+            for ref in done:
+                key, config = pending.pop(ref)
+                image, summary, log, where, attempts = result(ray, ref, key)
+                bar.update(1)
+                bar.set_postfix_str(f"{key} on {where['host']}", refresh=False)
+                yield Finished(key, image, summary, log, where, attempts)
+
+
+def result(ray, ref, key):
+    """A task's return value; a bad input found in the worker is the one-line error it raised."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, ReproduceError):
+            raise ReproduceError(f"panel {key}: {e.cause}") from None
+        raise
+
+
+def cancel(ray, pending):
+    """Stop every task still running or waiting (Ctrl-C, an error, or the consumer left)."""
+    for ref in pending:
+        ray.cancel(ref, force=True)
+    pending.clear()
+
+
+def write_finished(finished, config):
+    """Write a finished panel's image and log (when asked for) where its config says, atomically."""
+    with atomic_path(config.output) as tmp:
+        pathlib.Path(tmp).write_bytes(finished.image)
+    if config.log and finished.log is not None:
+        write_json(config.log, dict(finished.log, node=finished.node, attempts=finished.attempts))

@@ -1,0 +1,151 @@
+"""Panels on a local Ray cluster: byte-identical to local runs, lost workers retried, Ctrl-C
+cancels, bad inputs are one-line errors. Skipped where Ray is not installed."""
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reproduce import cluster
+from reproduce.errors import ReproduceError
+from reproduce.transfer import TransferConfig, run_transfer
+
+SETTING = dict(size=32, iterations=5, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ray():
+    ray = pytest.importorskip("ray")
+    cluster.connect("local", num_cpus=2)
+    # the tests' fault hooks travel by value: workers cannot import this test module
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield ray
+    ray.shutdown()
+
+
+def configs(small_vgg, pictures, folder, ratios):
+    """A tiny panel per ratio, each with its own seed."""
+    return [(f"r{ratio:g}", TransferConfig(
+        content=str(pictures["photo"]), styles=(str(pictures["painting"]),), model=str(small_vgg),
+        output=str(folder / f"r{ratio:g}.png"), log=str(folder / f"r{ratio:g}.json"), ratio=ratio,
+        seed=seed, **SETTING)) for seed, ratio in enumerate(ratios)]
+
+
+def local_run(config, folder):
+    """The same panel rendered by run_transfer in this process: (image bytes, summary)."""
+    here = dataclasses.replace(config, output=str(folder / "local.png"), log=None)
+    summary = run_transfer(here, progress=False)
+    return (folder / "local.png").read_bytes(), summary
+
+
+def crash_first_try(marker):
+    """A fault: the first try of a panel kills its worker process mid-task."""
+    def before_panel(key, attempt):
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+    return before_panel
+
+
+def stall_unless(fast_key):
+    """Every panel but `fast_key` hangs, so that it is still running when Ctrl-C comes."""
+    def before_panel(key, attempt):
+        if key != fast_key:
+            time.sleep(300)
+    return before_panel
+
+
+def test_panels_match_local_runs(ray, small_vgg, pictures, tmp_path, one_thread):
+    tasks = configs(small_vgg, pictures, tmp_path, (1e-3, 1e-1, 10.0))
+    done = {}
+    for finished in cluster.run_panels_on_ray(tasks, cpus_per_panel=1, progress=False):
+        cluster.write_finished(finished, dict(tasks)[finished.key])
+        done[finished.key] = finished
+    assert sorted(done) == sorted(key for key, _ in tasks)
+    for key, config in tasks:
+        image, summary = local_run(config, tmp_path)
+        assert done[key].image == image
+        assert open(config.output, "rb").read() == image
+        assert done[key].attempts == 1
+        assert done[key].node["host"] == socket.gethostname()
+        for name in ("losses", "iterations", "stop", "completed", "alpha", "beta", "model_sha256"):
+            assert done[key].summary[name] == summary[name]
+        assert done[key].summary["output"] == config.output
+        assert done[key].summary["config"] == dataclasses.asdict(config)
+        log = json.loads(open(config.log).read())
+        assert [h["iteration"] for h in log["history"]] == [1, 2, 3, 4, 5]
+        assert log["attempts"] == 1 and log["losses"] == summary["losses"]
+
+
+def test_lost_worker_is_retried(ray, small_vgg, pictures, tmp_path, one_thread):
+    [(key, config)] = configs(small_vgg, pictures, tmp_path, (1e-2,))
+    marker = tmp_path / "crashed"
+    [finished] = cluster.run_panels_on_ray([(key, config)], cpus_per_panel=1, progress=False,
+                                           before_panel=crash_first_try(str(marker)))
+    assert marker.exists()
+    assert finished.attempts == 2
+    assert finished.image == local_run(config, tmp_path)[0]
+
+
+def test_ctrl_c_cancels_the_rest(ray, small_vgg, pictures, tmp_path):
+    tasks = configs(small_vgg, pictures, tmp_path, (1e-3, 1e-2, 1e-1))
+    seen = []
+    panels = cluster.run_panels_on_ray(tasks, cpus_per_panel=1, progress=False,
+                                       before_panel=stall_unless("r0.001"))
+    with pytest.raises(KeyboardInterrupt), contextlib.closing(panels):
+        for finished in panels:
+            seen.append(finished.key)
+            raise KeyboardInterrupt
+    assert seen == ["r0.001"]
+    deadline = time.monotonic() + 30  # the stalled tasks are killed, their CPUs free again
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) == 2
+
+
+def test_bad_input_found_in_the_worker_is_one_line(ray, small_vgg, pictures, tmp_path):
+    [(key, config)] = configs(small_vgg, pictures, tmp_path, (1e-3,))
+    config = dataclasses.replace(config, style_layers=("conv9_9",))
+    with pytest.raises(ReproduceError, match=r"^panel r0.001: unknown layer conv9_9") as e:
+        list(cluster.run_panels_on_ray([(key, config)], cpus_per_panel=1, progress=False))
+    assert "\n" not in str(e.value)
+    assert not os.path.exists(config.output)
+
+
+def test_inputs_and_outputs_checked_before_any_task(ray, small_vgg, pictures, tmp_path):
+    [(key, config)] = configs(small_vgg, pictures, tmp_path, (1e-3,))
+    (tmp_path / "file.txt").write_text("")
+    bad = {"missing.png: cannot read": dataclasses.replace(config, content=str(tmp_path / "missing.png")),
+           "no such network file": dataclasses.replace(config, model=str(tmp_path / "x.pt")),
+           "is a file, not a folder": dataclasses.replace(
+               config, output=str(tmp_path / "file.txt" / "out.png"))}
+    for message, wrong in bad.items():
+        with pytest.raises(ReproduceError, match=message):
+            list(cluster.run_panels_on_ray([(key, wrong)], progress=False))
+    with pytest.raises(ReproduceError, match="same key"):
+        list(cluster.run_panels_on_ray([(key, config), (key, config)], progress=False))
+
+
+def test_network_ships_with_its_siblings(small_vgg):
+    names = cluster.network_files(small_vgg)
+    assert list(names)[0] == "vgg19_div8.pt"
+    assert {"vgg19_div8.json", "vgg19_div8.onnx"} <= set(names)
+
+
+def test_bad_address_and_no_ray_are_one_line(monkeypatch):
+    with pytest.raises(ReproduceError, match="give auto, local or HOST:PORT"):
+        cluster.connect("not an address")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ReproduceError, match=r"pip install -e '\.\[ray\]'"):
+        cluster.connect("local")
+
+
+def test_project_imports_without_ray():
+    code = ("import sys; sys.modules['ray'] = None; "
+            "import reproduce.cluster, reproduce.grid, reproduce.figures, reproduce.transfer")
+    subprocess.run([sys.executable, "-c", code], check=True)
