@@ -15,19 +15,23 @@ import re
 import shutil
 import socket
 import tempfile
+import time
+import uuid
 from typing import NamedTuple
 
 from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path, check_output_file, file_digest, write_json
-from reproduce.grid import INIT_KEYWORDS
-from reproduce.transfer import TransferConfig
+
+# torch and the transfer are imported where used: the process of the actor counting tries
+# imports this module and needs neither
 
 ADDRESS = re.compile(r"(ray://)?[\w.\-]+:\d+")  # HOST:PORT of a head (ray:// for Ray Client)
 MAX_RETRIES = 3            # tries after the first when a worker or node is lost mid-panel
 CPUS_PER_PANEL = 4         # CPU threads a panel asks for on a cluster without GPUs
-WAIT_S = 1.0               # the driver wakes this often, so Ctrl-C is seen at once
+POLL_S = 0.2  # the driver sleeps in Python between looks: Ray, interrupted while it blocks,
+              # raises a bare KeyboardInterrupt and SIGTERM's Interrupted(15) would be lost
 
 
 class Finished(NamedTuple):
@@ -86,6 +90,7 @@ def glob_escape(text):
 
 def config_inputs(config):
     """The input files a config reads: content, styles and an init image."""
+    from reproduce.grid import INIT_KEYWORDS
     paths = ([config.content] if config.content else []) + list(config.styles)
     if config.init not in INIT_KEYWORDS:
         paths.append(config.init)
@@ -132,7 +137,7 @@ def _local_network(sha, ref, model_name, pooling, device):
     return path, _NETS[sha, pooling, device]
 
 
-def _render_panel(key, config, network, images, counter, device, threads, before_panel):
+def _render_panel(run, key, config, network, images, counter, device, threads, before_panel):
     """One panel in a Ray worker; returns (image bytes, summary, log, node, attempt).
 
     network: (sha256, [object ref of {name: bytes}], file name); images: {driver path: [object
@@ -141,7 +146,7 @@ def _render_panel(key, config, network, images, counter, device, threads, before
     import torch
 
     from reproduce.transfer import run_transfer
-    attempt = ray.get(counter.begin.remote(key))
+    attempt = ray.get(counter.begin.remote((run, key)))
     if before_panel is not None:
         before_panel(key, attempt)
     torch.set_num_threads(threads)
@@ -179,7 +184,8 @@ def as_driver(record, config, device):
 
 
 class _Attempts:
-    """Counts the tries of each panel (a Ray actor: a lost worker cannot lose its count)."""
+    """Counts the tries of each panel (a Ray actor: a lost worker cannot lose its count). One
+    per driver and cluster, as starting its process costs seconds; keys are (run, panel)."""
 
     def __init__(self):
         self.tries = {}
@@ -212,6 +218,7 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     outstanding task is cancelled; nothing unfinished is ever yielded. `before_panel(key,
     attempt)`, when given, runs in the worker before each try (to inject faults in tests).
     Close the generator (contextlib.closing) to cancel at once when leaving a loop early."""
+    from reproduce.transfer import TransferConfig
     ray = import_ray()
     if not ray.is_initialized():
         raise ReproduceError("no Ray cluster: call reproduce.cluster.connect first")
@@ -233,9 +240,7 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     images = {path: [ray.put(data)] for path, data in images.items()}
     device, resources = panel_resources(ray, cpus_per_panel)
     threads = int(resources["num_cpus"]) if device == "cpu" else 1
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-    counter = ray.remote(_Attempts).options(num_cpus=0, scheduling_strategy=here).remote()
+    counter, run = attempt_counter(ray), uuid.uuid4().hex
     render = ray.remote(_render_panel).options(max_retries=max_retries, retry_exceptions=False,
                                                **resources)
     pending = {}
@@ -245,17 +250,34 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
         stack.callback(cancel, ray, pending)
         for key, config in tasks:
             needed = {path: images[path] for path in config_inputs(config)}
-            ref = render.remote(key, config, networks[config.model], needed, counter, device,
-                                threads, before_panel)
+            ref = render.remote(run, key, config, networks[config.model], needed, counter,
+                                device, threads, before_panel)
             pending[ref] = (key, config)
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+            if not done:
+                time.sleep(POLL_S)
             for ref in done:
                 key, config = pending.pop(ref)
                 image, summary, log, where, attempts = result(ray, ref, key)
                 bar.update(1)
                 bar.set_postfix_str(f"{key} on {where['host']}", refresh=False)
                 yield Finished(key, image, summary, log, where, attempts)
+
+
+_COUNTERS = {}  # (Ray session, job): the _Attempts actor of this driver
+
+
+def attempt_counter(ray):
+    """This driver's _Attempts actor, started on its own node the first time."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    context = ray.get_runtime_context()
+    job = context.get_session_name(), context.get_job_id()
+    if job not in _COUNTERS:
+        here = NodeAffinitySchedulingStrategy(context.get_node_id(), soft=True)
+        _COUNTERS[job] = ray.remote(_Attempts).options(num_cpus=0, scheduling_strategy=here) \
+            .remote()
+    return _COUNTERS[job]
 
 
 def result(ray, ref, key):

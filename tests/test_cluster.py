@@ -4,15 +4,17 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from reproduce import cluster
-from reproduce.errors import ReproduceError
+from reproduce.errors import ReproduceError, interrupts_raise
 from reproduce.transfer import TransferConfig, run_transfer
 
 SETTING = dict(size=32, iterations=5, device="cpu")
@@ -92,16 +94,22 @@ def test_lost_worker_is_retried(ray, small_vgg, pictures, tmp_path, one_thread):
     assert finished.image == local_run(config, tmp_path)[0]
 
 
-def test_ctrl_c_cancels_the_rest(ray, small_vgg, pictures, tmp_path):
+@pytest.mark.parametrize("where", ["consumer", "signal"])
+def test_ctrl_c_cancels_the_rest(ray, small_vgg, pictures, tmp_path, where):
+    """Ctrl-C in the loop that writes the panels, or SIGTERM while the driver waits for the
+    next one: the interrupt goes on up, nothing more is yielded, the other tasks are killed."""
     tasks = configs(small_vgg, pictures, tmp_path, (1e-3, 1e-2, 1e-1))
     seen = []
     panels = cluster.run_panels_on_ray(tasks, cpus_per_panel=1, progress=False,
                                        before_panel=stall_unless("r0.001"))
-    with pytest.raises(KeyboardInterrupt), contextlib.closing(panels):
+    with pytest.raises(KeyboardInterrupt) as e, contextlib.closing(panels), interrupts_raise():
         for finished in panels:
             seen.append(finished.key)
-            raise KeyboardInterrupt
+            if where == "consumer":
+                raise KeyboardInterrupt
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
     assert seen == ["r0.001"]
+    assert where == "consumer" or e.value.signum == signal.SIGTERM
     deadline = time.monotonic() + 30  # the stalled tasks are killed, their CPUs free again
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
