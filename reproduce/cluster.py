@@ -12,8 +12,10 @@ import json
 import os
 import pathlib
 import re
+import resource
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -42,7 +44,7 @@ class Finished(NamedTuple):
     image: bytes
     summary: dict
     log: dict       # summary and per-iteration history, None unless config.log was asked for
-    node: dict      # host, ip, node_id
+    node: dict      # host, ip, node_id, peak_rss_mib of the worker process so far
     attempts: int
 
 
@@ -172,8 +174,14 @@ def _render_panel(run, key, config, network, images, counter, device, threads, b
         if device.startswith("cuda"):
             torch.cuda.empty_cache()  # keep only the network between panels
     node = dict(host=socket.gethostname(), ip=ray.util.get_node_ip_address(),
-                node_id=ray.get_runtime_context().get_node_id())
+                node_id=ray.get_runtime_context().get_node_id(), peak_rss_mib=peak_rss_mib())
     return image, summary, log, node, attempt
+
+
+def peak_rss_mib():
+    """The worker process's peak resident memory so far, MiB (it may have run earlier panels)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def as_driver(record, config, device):
