@@ -6,8 +6,11 @@ returns the image's bytes, so the machines share no file system. The driver yiel
 it finishes, to be written where the caller wants it. Ray is optional: it is imported only here,
 when a cluster is used (`pip install -e '.[ray]'`). docs/cluster.md says how to start a cluster.
 """
+import atexit
 import contextlib
 import dataclasses
+import glob
+import hashlib
 import json
 import os
 import pathlib
@@ -24,12 +27,12 @@ from typing import NamedTuple
 from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path, check_output_file, file_digest, write_json
+from reproduce.files import atomic_path, check_output_file, write_json
 
 # torch and the transfer are imported where used: the process of the actor counting tries
 # imports this module and needs neither
 
-ADDRESS = re.compile(r"(ray://)?[\w.\-]+:\d+")  # HOST:PORT of a head (ray:// for Ray Client)
+ADDRESS = re.compile(r"[\w.\-]+:\d+")  # HOST:PORT of a cluster's head
 MAX_RETRIES = 3            # tries after the first when a worker or node is lost mid-panel
 CPUS_PER_PANEL = 4         # CPU threads a panel asks for on a cluster without GPUs
 POLL_S = 0.2  # the driver sleeps in Python between looks: Ray, interrupted while it blocks,
@@ -59,7 +62,7 @@ def import_ray():
 def connect(address="auto", num_cpus=None):
     """Join or start a Ray cluster; returns the ray module. "auto": the cluster that RAY_ADDRESS
     or a local `ray start` names; "local": a private cluster on this machine (num_cpus: all of
-    its CPUs unless given); "HOST:PORT" (or ray://HOST:PORT): that head."""
+    its CPUs unless given); "HOST:PORT": the cluster whose head listens there."""
     if address not in ("auto", "local") and not ADDRESS.fullmatch(address or ""):
         raise ReproduceError(f"--ray {address!r}: give auto, local or HOST:PORT")
     ray = import_ray()
@@ -82,12 +85,8 @@ def network_files(model):
     model = pathlib.Path(model)
     if not model.is_file():
         raise ReproduceError(f"{model}: no such network file")
-    siblings = sorted(p for p in model.parent.glob(f"{glob_escape(model.stem)}.*") if p.is_file())
+    siblings = sorted(p for p in model.parent.glob(f"{glob.escape(model.stem)}.*") if p.is_file())
     return {p.name: p for p in [model, *siblings]}
-
-
-def glob_escape(text):
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def config_inputs(config):
@@ -119,8 +118,8 @@ def check_outputs(tasks):
 
 # ---- the worker side -------------------------------------------------------------------------
 
-_FOLDERS = {}   # model sha256: folder of this worker process holding the network files
-_NETS = {}      # (model sha256, pooling, device): Network
+_FOLDERS = {}   # network set's sha256: folder of this worker process holding the network files
+_NETS = {}      # (network set's sha256, pooling, device): Network
 
 
 def _local_network(sha, ref, model_name, pooling, device):
@@ -130,6 +129,7 @@ def _local_network(sha, ref, model_name, pooling, device):
     from reproduce.network import load_network
     if sha not in _FOLDERS:
         folder = tempfile.mkdtemp(prefix="reproduce-network-")
+        atexit.register(shutil.rmtree, folder, True)
         for name, data in ray.get(ref[0]).items():
             pathlib.Path(folder, name).write_bytes(data)
         _FOLDERS[sha] = folder
@@ -237,9 +237,8 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     networks, images = {}, {}
     for _, config in tasks:  # read every file before the first task starts
         if config.model not in networks:
-            files = network_files(config.model)
-            networks[config.model] = (file_digest(config.model), {n: read_bytes(p) for n, p in
-                                                                 files.items()})
+            files = {name: read_bytes(path) for name, path in network_files(config.model).items()}
+            networks[config.model] = (set_digest(files), files)
         for path in config_inputs(config):
             if path not in images:
                 images[path] = read_bytes(path)
@@ -249,8 +248,10 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     device, resources = panel_resources(ray, cpus_per_panel)
     threads = int(resources["num_cpus"]) if device == "cpu" else 1
     counter, run = attempt_counter(ray), uuid.uuid4().hex
-    render = ray.remote(_render_panel).options(max_retries=max_retries, retry_exceptions=False,
-                                               **resources)
+    # a GPU worker ends after its panel: torch keeps the GPU it first saw, and Ray may give a
+    # reused worker another one (ray-project/ray#29624); a CPU worker keeps its network loaded
+    render = ray.remote(max_calls=1 if device == "cuda" else 0)(_render_panel).options(
+        max_retries=max_retries, retry_exceptions=False, **resources)
     pending = {}
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(tqdm(total=len(tasks), unit="panel", desc="panels",
@@ -271,6 +272,15 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
                 bar.update(1)
                 bar.set_postfix_str(f"{key} on {where['host']}", refresh=False)
                 yield Finished(key, image, summary, log, where, attempts)
+
+
+def set_digest(files):
+    """The sha256 of a set of files {name: bytes}: names and contents."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(f"{name}\0{len(files[name])}\0".encode())
+        h.update(files[name])
+    return h.hexdigest()
 
 
 _COUNTERS = {}  # (Ray session, job): the _Attempts actor of this driver
