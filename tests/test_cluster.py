@@ -15,6 +15,7 @@ import pytest
 
 from reproduce import cluster
 from reproduce.errors import ReproduceError, interrupts_raise
+from reproduce.grid import load_grid
 from reproduce.transfer import TransferConfig, run_transfer
 
 SETTING = dict(size=32, iterations=5, device="cpu")
@@ -157,3 +158,21 @@ def test_project_imports_without_ray():
     code = ("import sys; sys.modules['ray'] = None; "
             "import reproduce.cluster, reproduce.grid, reproduce.figures, reproduce.transfer")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_grid_renders_on_the_cluster(ray, small_vgg, pictures, tmp_path):
+    (tmp_path / "grid.toml").write_text(f"""
+[base]
+content = "{pictures['photo']}"
+styles = ["{pictures['painting']}"]
+iterations = 3
+[axes]
+seed = [0, 1]
+""")
+    grid = load_grid(tmp_path / "grid.toml")
+    tasks = [(name, TransferConfig(**overrides, model=str(small_vgg), size=32,
+                                   output=str(tmp_path / f"{name}.png")))
+             for name, overrides in grid.panels]
+    for finished in cluster.run_panels_on_ray(tasks, cpus_per_panel=1, progress=False):
+        cluster.write_finished(finished, dict(tasks)[finished.key])
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["seed0.png", "seed1.png"]
