@@ -71,7 +71,7 @@ class Place:
         """The line of `key = ...` in `[table]` (or of the header `[table.key]`), else None."""
         current = ""
         for number, line in enumerate(self.lines, 1):
-            header = re.match(r"\s*\[\s*([\w.\s]+?)\s*\]", line)
+            header = re.fullmatch(r"\s*\[\s*([A-Za-z_][\w.\s-]*?)\s*\]\s*(#.*)?", line)
             if header:
                 current = re.sub(r"\s", "", header.group(1))
                 if current == f"{table}.{key}":
