@@ -33,6 +33,7 @@ from reproduce.files import atomic_path, check_output_file, write_json
 # imports this module and needs neither
 
 ADDRESS = re.compile(r"[\w.\-]+:\d+")  # HOST:PORT of a cluster's head
+PROBE_S = 10               # seconds to wait for a cluster's head to answer
 MAX_RETRIES = 3            # tries after the first when a worker or node is lost mid-panel
 CPUS_PER_PANEL = 4         # CPU threads a panel asks for on a cluster without GPUs
 POLL_S = 0.2  # the driver sleeps in Python between looks: Ray, interrupted while it blocks,
@@ -68,6 +69,8 @@ def connect(address="auto", num_cpus=None):
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    if address not in ("auto", "local"):
+        check_listening(address)
     try:
         if address == "local":
             ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
@@ -78,6 +81,16 @@ def connect(address="auto", num_cpus=None):
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ReproduceError(f"--ray {address}: no Ray cluster reached ({first})") from None
     return ray
+
+
+def check_listening(address, timeout=PROBE_S):
+    """Fail in seconds, not the minutes Ray keeps trying, when nothing answers at HOST:PORT."""
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ReproduceError(f"--ray {address}: no Ray cluster reached "
+                             f"({e.strerror or type(e).__name__})") from None
 
 
 def network_files(model):

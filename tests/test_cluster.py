@@ -63,6 +63,20 @@ def stall_unless(fast_key):
     return before_panel
 
 
+def test_bad_address_and_no_ray_are_one_line(monkeypatch):
+    """(First in this module: it needs no cluster connected yet.)"""
+    with pytest.raises(ReproduceError, match="give auto, local or HOST:PORT"):
+        cluster.connect("not an address")
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(ReproduceError, match=rf"^--ray 127.0.0.1:{port}: no Ray cluster reached"):
+        cluster.connect(f"127.0.0.1:{port}")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ReproduceError, match=r"pip install -e '\.\[ray\]'"):
+        cluster.connect("local")
+
+
 def test_panels_match_local_runs(ray, small_vgg, pictures, tmp_path, one_thread):
     tasks = configs(small_vgg, pictures, tmp_path, (1e-3, 1e-1, 10.0))
     done = {}
@@ -144,14 +158,6 @@ def test_network_ships_with_its_siblings(small_vgg):
     names = cluster.network_files(small_vgg)
     assert list(names)[0] == "vgg19_div8.pt"
     assert {"vgg19_div8.json", "vgg19_div8.onnx"} <= set(names)
-
-
-def test_bad_address_and_no_ray_are_one_line(monkeypatch):
-    with pytest.raises(ReproduceError, match="give auto, local or HOST:PORT"):
-        cluster.connect("not an address")
-    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    with pytest.raises(ReproduceError, match=r"pip install -e '\.\[ray\]'"):
-        cluster.connect("local")
 
 
 def test_project_imports_without_ray():
