@@ -274,13 +274,13 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
             needed = {path: images[path] for path in config_inputs(config)}
             ref = render.remote(run, key, config, networks[config.model], needed, counter,
                                 device, threads, before_panel)
-            pending[ref] = (key, config)
+            pending[ref] = key
         while pending:
             done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
             if not done:
                 time.sleep(POLL_S)
             for ref in done:
-                key, config = pending.pop(ref)
+                key = pending.pop(ref)
                 image, summary, log, where, attempts = result(ray, ref, key)
                 bar.update(1)
                 bar.set_postfix_str(f"{key} on {where['host']}", refresh=False)
