@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -77,15 +78,30 @@ def test_bad_address_and_no_ray_are_one_line(monkeypatch):
         cluster.connect("local")
 
 
+def remove(folder):
+    """No shared file system: the driver's files are gone before a worker could read them."""
+    def before_panel(key, attempt):
+        shutil.rmtree(folder, ignore_errors=True)
+    return before_panel
+
+
 def test_panels_match_local_runs(ray, small_vgg, pictures, tmp_path, one_thread):
-    tasks = configs(small_vgg, pictures, tmp_path, (1e-3, 1e-1, 10.0))
+    driver = tmp_path / "driver"  # copies of the network (with its siblings) and the pictures
+    driver.mkdir()
+    for path in [*pictures.values(), *cluster.network_files(small_vgg).values()]:
+        shutil.copy(path, driver)
+    copies = {name: driver / path.name for name, path in pictures.items()}
+    tasks = configs(driver / os.path.basename(small_vgg), copies, tmp_path, (1e-3, 1e-1, 10.0))
     done = {}
-    for finished in cluster.run_panels_on_ray(tasks, cpus_per_panel=1, progress=False):
+    for finished in cluster.run_panels_on_ray(tasks, cpus_per_panel=1, progress=False,
+                                              before_panel=remove(str(driver))):
         cluster.write_finished(finished, dict(tasks)[finished.key])
         done[finished.key] = finished
-    assert sorted(done) == sorted(key for key, _ in tasks)
+    assert sorted(done) == sorted(key for key, _ in tasks) and not driver.exists()
     for key, config in tasks:
-        image, summary = local_run(config, tmp_path)
+        image, summary = local_run(dataclasses.replace(
+            config, content=str(pictures["photo"]), styles=(str(pictures["painting"]),),
+            model=str(small_vgg)), tmp_path)
         assert done[key].image == image
         assert open(config.output, "rb").read() == image
         assert done[key].attempts == 1
