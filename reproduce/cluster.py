@@ -1,0 +1,336 @@
+"""Panels on a Ray cluster: one Ray task per panel, inputs through the object store.
+
+The driver puts the network files and the input images into Ray's object store once; each task
+writes them into a temporary folder of its worker, runs reproduce.transfer.run_transfer there and
+returns the image's bytes, so the machines share no file system. The driver yields every panel as
+it finishes, to be written where the caller wants it. Ray is optional: it is imported only here,
+when a cluster is used (`pip install -e '.[ray]'`). docs/cluster.md says how to start a cluster.
+"""
+import atexit
+import contextlib
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import pathlib
+import re
+import resource
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from typing import NamedTuple
+
+from tqdm import tqdm
+
+from reproduce.errors import ReproduceError
+from reproduce.files import atomic_path, check_output_file, write_json
+
+# torch and the transfer are imported where used: the process of the actor counting tries
+# imports this module and needs neither
+
+ADDRESS = re.compile(r"[\w.\-]+:\d+")  # HOST:PORT of a cluster's head
+PROBE_S = 10               # seconds to wait for a cluster's head to answer
+MAX_RETRIES = 3            # tries after the first when a worker or node is lost mid-panel
+CPUS_PER_PANEL = 4         # CPU threads a panel asks for on a cluster without GPUs
+POLL_S = 0.2  # the driver sleeps in Python between looks: Ray, interrupted while it blocks,
+              # raises a bare KeyboardInterrupt and SIGTERM's Interrupted(15) would be lost
+
+
+class Finished(NamedTuple):
+    """A panel done on the cluster: the image file's bytes (the format of config.output), the
+    run's summary and log as run_transfer writes them (paths as the driver gave them), the node
+    it ran on and the tries it took."""
+    key: object
+    image: bytes
+    summary: dict
+    log: dict       # summary and per-iteration history, None unless config.log was asked for
+    node: dict      # host, ip, node_id, peak_rss_mib of the worker process so far
+    attempts: int
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ReproduceError("Ray is not installed: pip install -e '.[ray]'") from None
+    return ray
+
+
+def connect(address="auto", num_cpus=None):
+    """Join or start a Ray cluster; returns the ray module. "auto": the cluster that RAY_ADDRESS
+    or a local `ray start` names; "local": a private cluster on this machine (num_cpus: all of
+    its CPUs unless given); "HOST:PORT": the cluster whose head listens there."""
+    if address not in ("auto", "local") and not ADDRESS.fullmatch(address or ""):
+        raise ReproduceError(f"--ray {address!r}: give auto, local or HOST:PORT")
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    if address not in ("auto", "local"):
+        check_listening(address)
+    try:
+        if address == "local":
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                     log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ReproduceError(f"--ray {address}: no Ray cluster reached ({first})") from None
+    return ray
+
+
+def check_listening(address, timeout=PROBE_S):
+    """Fail in seconds, not the minutes Ray keeps trying, when nothing answers at HOST:PORT."""
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ReproduceError(f"--ray {address}: no Ray cluster reached "
+                             f"({e.strerror or type(e).__name__})") from None
+
+
+def network_files(model):
+    """The network file and its same-stem siblings (NAME.onnx, NAME.json, ...): {name: path}."""
+    model = pathlib.Path(model)
+    if not model.is_file():
+        raise ReproduceError(f"{model}: no such network file")
+    siblings = sorted(p for p in model.parent.glob(f"{glob.escape(model.stem)}.*") if p.is_file())
+    return {p.name: p for p in [model, *siblings]}
+
+
+def config_inputs(config):
+    """The input files a config reads: content, styles and an init image."""
+    from reproduce.grid import INIT_KEYWORDS
+    paths = ([config.content] if config.content else []) + list(config.styles)
+    if config.init not in INIT_KEYWORDS:
+        paths.append(config.init)
+    return paths
+
+
+def read_bytes(path):
+    try:
+        return pathlib.Path(path).read_bytes()
+    except OSError as e:
+        raise ReproduceError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def check_outputs(tasks):
+    """Fail before anything runs: keys must be unique, every output and log writable later."""
+    keys = [key for key, _ in tasks]
+    if len(set(keys)) != len(keys):
+        raise ReproduceError("two panels have the same key")
+    for _, config in tasks:
+        check_output_file(config.output, "output")
+        if config.log:
+            check_output_file(config.log, "log", (".json",))
+
+
+# ---- the worker side -------------------------------------------------------------------------
+
+_FOLDERS = {}   # network set's sha256: folder of this worker process holding the network files
+_NETS = {}      # (network set's sha256, pooling, device): Network
+
+
+def _local_network(sha, ref, model_name, pooling, device):
+    """The network file in this worker (written once per process) and the network on `device`,
+    loaded once per process, network and pooling."""
+    ray = import_ray()
+    from reproduce.network import load_network
+    if sha not in _FOLDERS:
+        folder = tempfile.mkdtemp(prefix="reproduce-network-")
+        atexit.register(shutil.rmtree, folder, True)
+        for name, data in ray.get(ref[0]).items():
+            pathlib.Path(folder, name).write_bytes(data)
+        _FOLDERS[sha] = folder
+    path = os.path.join(_FOLDERS[sha], model_name)
+    if (sha, pooling, device) not in _NETS:
+        _NETS[sha, pooling, device] = load_network(path, pooling=pooling, device=device)
+    return path, _NETS[sha, pooling, device]
+
+
+def _render_panel(run, key, config, network, images, counter, device, threads, before_panel):
+    """One panel in a Ray worker; returns (image bytes, summary, log, node, attempt).
+
+    network: (sha256, [object ref of {name: bytes}], file name); images: {driver path: [object
+    ref of its bytes]} (refs inside lists, fetched only when needed)."""
+    ray = import_ray()
+    import torch
+
+    from reproduce.transfer import run_transfer
+    attempt = ray.get(counter.begin.remote((run, key)))
+    if before_panel is not None:
+        before_panel(key, attempt)
+    torch.set_num_threads(threads)
+    sha, ref, model_name = network
+    model, net = _local_network(sha, ref, model_name, config.pooling, device)
+    folder = tempfile.mkdtemp(prefix="reproduce-panel-")
+    try:
+        local = {}
+        for i, (path, image_ref) in enumerate(images.items()):
+            local[path] = os.path.join(folder, f"input{i}{pathlib.Path(path).suffix}")
+            pathlib.Path(local[path]).write_bytes(ray.get(image_ref[0]))
+        here = dataclasses.replace(
+            config, content=local.get(config.content), styles=tuple(local[s] for s in config.styles),
+            init=local.get(config.init, config.init), model=model, device=device,
+            output=os.path.join(folder, "out" + pathlib.Path(config.output).suffix),
+            log=os.path.join(folder, "log.json") if config.log else None)
+        summary = as_driver(run_transfer(here, net=net, progress=False), config, device)
+        log = as_driver(json.loads(pathlib.Path(here.log).read_text()), config, device) \
+            if config.log else None
+        image = pathlib.Path(here.output).read_bytes()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()  # keep only the network between panels
+    node = dict(host=socket.gethostname(), ip=ray.util.get_node_ip_address(),
+                node_id=ray.get_runtime_context().get_node_id(), peak_rss_mib=peak_rss_mib())
+    return image, summary, log, node, attempt
+
+
+def peak_rss_mib():
+    """The worker process's peak resident memory so far, MiB (it may have run earlier panels)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def as_driver(record, config, device):
+    """A summary or log written in a worker, with the paths the driver gave (not the worker's)
+    and the device the panel ran on."""
+    return dict(record, output=config.output,
+                config=dataclasses.asdict(dataclasses.replace(config, device=device)))
+
+
+class _Attempts:
+    """Counts the tries of each panel (a Ray actor: a lost worker cannot lose its count). One
+    per driver and cluster, as starting its process costs seconds; keys are (run, panel)."""
+
+    def __init__(self):
+        self.tries = {}
+
+    def begin(self, key):
+        self.tries[key] = self.tries.get(key, 0) + 1
+        return self.tries[key]
+
+
+# ---- the driver side -------------------------------------------------------------------------
+
+def panel_resources(ray, cpus_per_panel):
+    """(device, Ray resource options) of one panel: a GPU where the cluster has any, else CPUs."""
+    resources = ray.cluster_resources()
+    if resources.get("GPU", 0) >= 1:
+        return "cuda", dict(num_gpus=1, num_cpus=1)
+    largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
+    return "cpu", dict(num_cpus=max(1, min(cpus_per_panel or CPUS_PER_PANEL, int(largest))))
+
+
+def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progress=True,
+                      before_panel=None):
+    """Render each (key, TransferConfig) as a Ray task on the connected cluster; yield a Finished
+    for each panel as it arrives (in the order they finish).
+
+    Each distinct network (config.model with its same-stem siblings) and input image goes into
+    the object store once. A panel asks for one GPU where the cluster has GPUs (device "cuda"),
+    else `cpus_per_panel` CPU threads (device "cpu"). A panel whose worker or node is lost is
+    tried again, up to `max_retries` times. If the consumer stops early or Ctrl-C arrives, every
+    outstanding task is cancelled; nothing unfinished is ever yielded. `before_panel(key,
+    attempt)`, when given, runs in the worker before each try (to inject faults in tests).
+    Close the generator (contextlib.closing) to cancel at once when leaving a loop early."""
+    from reproduce.transfer import TransferConfig
+    ray = import_ray()
+    if not ray.is_initialized():
+        raise ReproduceError("no Ray cluster: call reproduce.cluster.connect first")
+    tasks = [(key, config) for key, config in tasks]
+    if not all(isinstance(config, TransferConfig) for _, config in tasks):
+        raise TypeError("each task is (key, TransferConfig)")
+    check_outputs(tasks)
+    networks, images = {}, {}
+    for _, config in tasks:  # read every file before the first task starts
+        if config.model not in networks:
+            files = {name: read_bytes(path) for name, path in network_files(config.model).items()}
+            networks[config.model] = (set_digest(files), files)
+        for path in config_inputs(config):
+            if path not in images:
+                images[path] = read_bytes(path)
+    networks = {model: (sha, [ray.put(data)], pathlib.Path(model).name)
+                for model, (sha, data) in networks.items()}
+    images = {path: [ray.put(data)] for path, data in images.items()}
+    device, resources = panel_resources(ray, cpus_per_panel)
+    threads = int(resources["num_cpus"]) if device == "cpu" else 1
+    counter, run = attempt_counter(ray), uuid.uuid4().hex
+    # a GPU worker ends after its panel: torch keeps the GPU it first saw, and Ray may give a
+    # reused worker another one (ray-project/ray#29624); a CPU worker keeps its network loaded
+    render = ray.remote(max_calls=1 if device == "cuda" else 0)(_render_panel).options(
+        max_retries=max_retries, retry_exceptions=False, **resources)
+    pending = {}
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(tasks), unit="panel", desc="panels",
+                                       disable=not progress))
+        stack.callback(cancel, ray, pending)
+        for key, config in tasks:
+            needed = {path: images[path] for path in config_inputs(config)}
+            ref = render.remote(run, key, config, networks[config.model], needed, counter,
+                                device, threads, before_panel)
+            pending[ref] = key
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+            if not done:
+                time.sleep(POLL_S)
+            for ref in done:
+                key = pending.pop(ref)
+                image, summary, log, where, attempts = result(ray, ref, key)
+                bar.update(1)
+                bar.set_postfix_str(f"{key} on {where['host']}", refresh=False)
+                yield Finished(key, image, summary, log, where, attempts)
+
+
+def set_digest(files):
+    """The sha256 of a set of files {name: bytes}: names and contents."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(f"{name}\0{len(files[name])}\0".encode())
+        h.update(files[name])
+    return h.hexdigest()
+
+
+_COUNTERS = {}  # (Ray session, job): the _Attempts actor of this driver
+
+
+def attempt_counter(ray):
+    """This driver's _Attempts actor, started on its own node the first time."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    context = ray.get_runtime_context()
+    job = context.get_session_name(), context.get_job_id()
+    if job not in _COUNTERS:
+        here = NodeAffinitySchedulingStrategy(context.get_node_id(), soft=True)
+        _COUNTERS[job] = ray.remote(_Attempts).options(num_cpus=0, scheduling_strategy=here) \
+            .remote()
+    return _COUNTERS[job]
+
+
+def result(ray, ref, key):
+    """A task's return value; a bad input found in the worker is the one-line error it raised."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, ReproduceError):
+            raise ReproduceError(f"panel {key}: {e.cause}") from None
+        raise
+
+
+def cancel(ray, pending):
+    """Stop every task still running or waiting (Ctrl-C, an error, or the consumer left)."""
+    for ref in pending:
+        ray.cancel(ref, force=True)
+    pending.clear()
+
+
+def write_finished(finished, config):
+    """Write a finished panel's image and log (when asked for) where its config says, atomically."""
+    with atomic_path(config.output) as tmp:
+        pathlib.Path(tmp).write_bytes(finished.image)
+    if config.log and finished.log is not None:
+        write_json(config.log, dict(finished.log, node=finished.node, attempts=finished.attempts))

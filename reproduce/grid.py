@@ -1,0 +1,236 @@
+"""Grids of panels from a TOML file: a base configuration and the axes to vary.
+
+    title = "Neckarfront in the style of Composition VII"   # optional
+    [base]                        # TransferConfig fields; paths relative to this file
+    content = "../inputs/tubingen.jpg"
+    styles = ["../inputs/composition_vii.jpg"]
+    [axes]                        # every combination, the first axis outermost
+    ratio = [1e-4, 1e-3]
+    seed = [0, 1]
+    [axes.style_layers]           # an axis as a table: its values, and labels for the names
+    values = [["conv1_1"], ["conv1_1", "conv2_1"]]
+    labels = ["conv1_1", "conv2_1"]
+
+expands to panels named by their values' labels joined by "_" (`1e-04_seed0_conv1_1`, ...), each
+with the TransferConfig fields it sets. Fields it leaves out (size, iterations, ...) are the
+caller's: a preset, the command line, or TransferConfig's defaults. data/grids/fig3.toml is the
+paper's Fig. 3.
+"""
+import dataclasses
+import itertools
+import pathlib
+import re
+import sys
+from typing import NamedTuple
+
+from reproduce.errors import ReproduceError
+from reproduce.transfer import OPTIMISERS, TransferConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+INIT_KEYWORDS = ("noise", "content", "style")  # TransferConfig.init values that are not files
+RUN_FIELDS = ("output", "log", "save_every", "device")  # the caller's choice, never a grid's
+# what each TransferConfig field a grid may set holds
+KINDS = dict(content="path", styles="paths", style_blend="numbers", model="path",
+             size="integer", ratio="number", alpha="number", beta="number",
+             content_layers="names", style_layers="names", style_weights="numbers",
+             pooling=("avg", "max"), init="init", iterations="integer", seed="integer",
+             style_size=("content", "keep"), optimiser=OPTIMISERS)
+AXES = ("ratio", "style_layers", "content_layers", "styles", "content", "seed", "size",
+        "pooling")
+LABEL = re.compile(r"[A-Za-z0-9.+-][A-Za-z0-9._+-]*")  # safe in a file name
+
+
+class GridError(ReproduceError):
+    """A grid file that cannot be read or names something it cannot have."""
+
+
+class GridPanel(NamedTuple):
+    name: str
+    overrides: dict   # TransferConfig fields, paths absolute
+
+
+@dataclasses.dataclass
+class Grid:
+    path: pathlib.Path
+    title: str
+    axes: dict        # axis: labels of its values, in order
+    panels: list      # GridPanel, in the axes' order (the last axis varies fastest)
+
+
+class Place:
+    """Where a value sits in the file, for error messages: `FILE:LINE: key`."""
+
+    def __init__(self, path, text):
+        self.path, self.lines = path, text.splitlines()
+
+    def line(self, table, key):
+        """The line of `key = ...` in `[table]` (or of the header `[table.key]`), else None."""
+        current = ""
+        for number, line in enumerate(self.lines, 1):
+            header = re.fullmatch(r"\s*\[\s*([A-Za-z_][\w.\s-]*?)\s*\]\s*(#.*)?", line)
+            if header:
+                current = re.sub(r"\s", "", header.group(1))
+                if current == f"{table}.{key}":
+                    return number
+            elif current == table and re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", line):
+                return number
+        return None
+
+    def error(self, table, key, message, index=None):
+        line = self.line(table, key)
+        where = f"{self.path}:{line}" if line else f"{self.path}"
+        item = f"[{index}]" if index is not None else ""
+        return GridError(f"{where}: {table}.{key}{item}: {message}")
+
+
+def is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def convert(kind, raw, folder, fail):
+    """A grid value as the TransferConfig field of `kind` takes it; `fail(message)` for errors."""
+    if isinstance(kind, tuple):
+        if raw not in kind:
+            raise fail(f"must be one of {', '.join(kind)}, not {raw!r}")
+        return raw
+    if kind == "integer":
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise fail(f"must be a whole number, not {raw!r}")
+        return raw
+    if kind == "number":
+        if not is_number(raw):
+            raise fail(f"must be a number, not {raw!r}")
+        return float(raw)
+    if kind == "numbers":
+        if not isinstance(raw, list) or not raw or not all(map(is_number, raw)):
+            raise fail(f"must be a list of numbers, not {raw!r}")
+        return tuple(map(float, raw))
+    if kind == "init" and raw in INIT_KEYWORDS:
+        return raw
+    if kind in ("path", "init"):
+        if not isinstance(raw, str) or not raw:
+            raise fail(f"must be a file name, not {raw!r}")
+        path = (folder / raw).resolve()
+        if not path.is_file():
+            raise fail(f"no such file {path}")
+        return str(path)
+    items = [raw] if isinstance(raw, str) else raw  # names, paths: a list, or one as a string
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise fail(f"must be a list of {'layer names' if kind == 'names' else 'file names'}, "
+                   f"not {raw!r}")
+    if kind == "names":
+        return tuple(items)
+    return tuple(convert("path", item, folder, fail) for item in items)
+
+
+def default_label(axis, value):
+    """A short, file-name-safe name for an axis value: 1e-05, seed3, 256px, conv1_1+conv2_1."""
+    if axis == "seed":
+        text = f"seed{value}"
+    elif axis == "size":
+        text = f"{value}px"
+    elif isinstance(value, float):  # as figures.py names them: 1e-05, 1.5e-03, 5e+02
+        mantissa, exponent = f"{value:.14e}".split("e")
+        text = f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+    elif axis == "content":
+        text = pathlib.Path(value).stem
+    elif axis == "styles":
+        text = "+".join(pathlib.Path(v).stem for v in value)
+    elif isinstance(value, tuple):
+        text = "+".join(value)
+    else:
+        text = str(value)
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", text)
+
+
+def read_axis(axis, raw, place, folder):
+    """(values, labels) of one axis, written as a list or as a table {values, labels}."""
+    labels = None
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - {"values", "labels"})
+        if unknown:
+            raise place.error("axes", axis, f"unknown key {unknown[0]!r}; an axis table has "
+                                             f"values and labels")
+        labels, raw = raw.get("labels"), raw.get("values")
+    if not isinstance(raw, list):
+        raise place.error("axes", axis, f"must be a list of values, not {raw!r}")
+    if not raw:
+        raise place.error("axes", axis, "is empty; give at least one value")
+    values = [convert(KINDS[axis], item, folder,
+                      lambda message, i=i: place.error("axes", axis, message, i))
+              for i, item in enumerate(raw)]
+    if labels is None:
+        labels = [default_label(axis, v) for v in values]
+    elif not isinstance(labels, list) or len(labels) != len(values):
+        raise place.error("axes", axis, f"labels: one per value ({len(values)}), not {labels!r}")
+    for i, label in enumerate(labels):
+        if not isinstance(label, str) or not LABEL.fullmatch(label):
+            raise place.error("axes", axis, f"label {label!r}: use letters, digits and . _ + -",
+                              i)
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise place.error("axes", axis, f"two values are labelled {repeated[0]!r}")
+    return values, labels
+
+
+def read_toml(path):
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise GridError(f"grid file {path}: cannot read ({getattr(e, 'strerror', None) or e})") \
+            from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise GridError(f"{path}: not TOML: {e}") from None
+
+
+def load_grid(path):
+    """Read, check and expand a grid file; every error is one line naming the file, line, key."""
+    path = pathlib.Path(path)
+    text, document = read_toml(path)
+    place, folder = Place(path, text), path.resolve().parent
+    unknown = sorted(set(document) - {"title", "base", "axes"})
+    if unknown:
+        raise GridError(f"{path}: unknown key {unknown[0]!r}; a grid file has title, [base] "
+                        f"and [axes]")
+    title = document.get("title", path.stem)
+    if not isinstance(title, str):
+        raise GridError(f"{path}: title must be a string")
+    base_raw, axes_raw = document.get("base", {}), document.get("axes", {})
+    if not isinstance(base_raw, dict) or not isinstance(axes_raw, dict):
+        raise GridError(f"{path}: base and axes must be tables ([base], [axes])")
+    base = {}
+    for key, raw in base_raw.items():
+        if key not in KINDS:
+            hint = "set by the command line" if key in RUN_FIELDS else \
+                f"known fields: {', '.join(KINDS)}"
+            raise place.error("base", key, f"not a field a grid sets ({hint})")
+        base[key] = convert(KINDS[key], raw, folder, lambda m, key=key: place.error("base", key, m))
+    if not axes_raw:
+        raise GridError(f"{path}: no [axes]: name at least one of {', '.join(AXES)}")
+    axes = {}
+    for axis, raw in axes_raw.items():
+        if axis not in AXES:
+            raise place.error("axes", axis, f"not an axis; the axes are {', '.join(AXES)}")
+        if axis in base:
+            raise place.error("axes", axis, "is also set in [base]; set it in one place")
+        axes[axis] = read_axis(axis, raw, place, folder)
+    panels = []
+    for combination in itertools.product(*(zip(*pair) for pair in axes.values())):
+        name = "_".join(label for _, label in combination)
+        overrides = dict(base, **{axis: v for axis, (v, _) in zip(axes, combination)})
+        try:
+            TransferConfig(**overrides)
+        except ReproduceError as e:
+            raise GridError(f"{path}: panel {name}: {e}") from None
+        panels.append(GridPanel(name, overrides))
+    names = [p.name for p in panels]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise GridError(f"{path}: two panels are named {repeated[0]!r}; give the axes labels")
+    return Grid(path, title, {axis: labels for axis, (_, labels) in axes.items()}, panels)
