@@ -104,11 +104,8 @@ def network_files(model):
 
 def config_inputs(config):
     """The input files a config reads: content, styles and an init image."""
-    from reproduce.grid import INIT_KEYWORDS
-    paths = ([config.content] if config.content else []) + list(config.styles)
-    if config.init not in INIT_KEYWORDS:
-        paths.append(config.init)
-    return paths
+    from reproduce.config import input_paths  # imports torch: not at the module's top (above)
+    return [path for _, path in input_paths(config)]
 
 
 def read_bytes(path):

@@ -23,22 +23,29 @@ import re
 import sys
 from typing import NamedTuple
 
+from reproduce.config import INITS, TransferConfig, check_inputs, floats, names
 from reproduce.errors import ReproduceError
-from reproduce.transfer import OPTIMISERS, TransferConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-INIT_KEYWORDS = ("noise", "content", "style")  # TransferConfig.init values that are not files
 RUN_FIELDS = ("output", "log", "save_every", "device")  # the caller's choice, never a grid's
-# what each TransferConfig field a grid may set holds
-KINDS = dict(content="path", styles="paths", style_blend="numbers", model="path",
-             size="integer", ratio="number", alpha="number", beta="number",
-             content_layers="names", style_layers="names", style_weights="numbers",
-             pooling=("avg", "max"), init="init", iterations="integer", seed="integer",
-             style_size=("content", "keep"), optimiser=OPTIMISERS)
+PATH_KINDS = dict(content="path", styles="paths", model="path", init="init")
+PARSED_KINDS = {int: "integer", float: "number", floats: "numbers", names: "names"}
+
+
+def field_kind(f):
+    """What a TransferConfig field holds, as a grid writes it: read from the field's own
+    definition (its choices or its parser), so that every new field is a grid field too."""
+    if f.metadata["choices"]:
+        return tuple(c for c in f.metadata["choices"] if c is not None)
+    return PATH_KINDS.get(f.name) or PARSED_KINDS[f.metadata["parse"]]
+
+
+KINDS = {f.name: field_kind(f) for f in dataclasses.fields(TransferConfig)
+         if f.name not in RUN_FIELDS}
 AXES = ("ratio", "style_layers", "content_layers", "styles", "content", "seed", "size",
         "pooling")
 LABEL = re.compile(r"[A-Za-z0-9.+-][A-Za-z0-9._+-]*")  # safe in a file name
@@ -109,7 +116,7 @@ def convert(kind, raw, folder, fail):
         if not isinstance(raw, list) or not raw or not all(map(is_number, raw)):
             raise fail(f"must be a list of numbers, not {raw!r}")
         return tuple(map(float, raw))
-    if kind == "init" and raw in INIT_KEYWORDS:
+    if kind == "init" and raw in INITS:
         return raw
     if kind in ("path", "init"):
         if not isinstance(raw, str) or not raw:
@@ -225,7 +232,7 @@ def load_grid(path):
         name = "_".join(label for _, label in combination)
         overrides = dict(base, **{axis: v for axis, (v, _) in zip(axes, combination)})
         try:
-            TransferConfig(**overrides)
+            check_inputs(TransferConfig(**overrides))
         except ReproduceError as e:
             raise GridError(f"{path}: panel {name}: {e}") from None
         panels.append(GridPanel(name, overrides))

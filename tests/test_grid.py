@@ -128,7 +128,7 @@ BAD = [  # (grid file, the error's message)
     (BASE + "[axes.seed]\nvalues = [1, 2]\nlabels = ['a']\n", r"grid.toml:4: axes.seed: labels"),
     (BASE + "[axes.seed]\nvalues = [1]\nlabels = ['a b']\n", r"axes.seed\[0\]: label 'a b'"),
     (BASE + "[axes.seed]\nvalue = [1]\n", r"axes.seed: unknown key 'value'"),
-    (BASE + "[axes]\nratio = [-1.0]\n", r"panel -1e\+00: --ratio must be positive"),
+    (BASE + "[axes]\nratio = [-1.0]\n", r"panel -1e\+00: --ratio must be a finite number > 0"),
     ("[base]\nseed = 1\n[axes]\nratio = [1e-3]\n", r"panel 1e-03: give a content image"),
     (BASE, r"no \[axes\]"),
     (BASE + "[axes]\nratio = [1e-3] x\n", r"grid.toml: not TOML: .*line 5"),
