@@ -5,7 +5,7 @@ import sys
 
 from reproduce.errors import run_main
 from reproduce.image import load_image, resize
-from reproduce.network import default_device, load_network
+from reproduce.network import configure_runtime, default_device, load_network
 from reproduce.transfer import (
     CONTENT_LAYERS,
     OPTIMISERS,
@@ -118,6 +118,7 @@ def main(argv=None):
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(run=loss)
     args = parser.parse_args(argv)
+    configure_runtime(args.device)
     args.run(args)
 
 

@@ -20,12 +20,12 @@ from reproduce.errors import ReproduceError
 from reproduce.files import file_digest, write_json
 from reproduce.image import load_image, save_image
 from reproduce.montage import Cell, assemble
-from reproduce.network import load_network
+from reproduce.network import VGG19, load_network
 from reproduce.transfer import STYLE_LAYERS, TransferConfig, run_transfer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "data" / "inputs"
-MODEL = ROOT / "models" / "converted" / "vgg19.pt"
+MODEL = VGG19
 PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"
 CAFFEMODEL = ROOT / "models" / "VGG_ILSVRC_19_layers.caffemodel"
 PAPERS = ("arxiv", "cvpr")

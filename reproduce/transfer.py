@@ -26,7 +26,7 @@ from reproduce.losses import (
     style_loss,
     total_loss,
 )
-from reproduce.network import load_network
+from reproduce.network import VGG19, load_network
 from reproduce.optimise import converged, lbfgs
 from reproduce.optimise_device import lbfgs_on_device
 
@@ -42,7 +42,7 @@ class TransferConfig:
     content: str = None
     styles: tuple = ()
     style_blend: tuple = None
-    model: str = "models/converted/vgg19.pt"
+    model: str = str(VGG19)
     output: str = "out.png"
     size: int = 512
     ratio: float = 1e-3

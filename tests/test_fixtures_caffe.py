@@ -25,17 +25,17 @@ def assert_blobs_match(net, input_path, blobs_path, tol=1e-5):
 def test_lenet_reproduces_caffe(tmp_path):
     lenet = FIXTURES / "lenet"
     paths = convert(lenet / "lenet.prototxt", lenet / "lenet_iter_10000.caffemodel", tmp_path)
-    assert_blobs_match(load_network(paths["torch"]), lenet / "input.npy", lenet / "blobs.npz")
+    assert_blobs_match(load_network(paths["onnx"]), lenet / "input.npy", lenet / "blobs.npz")
 
 
 @pytest.mark.parametrize("pool", ["max", "ave"])
 def test_vgg_v1_reproduces_caffe(tmp_path, pool):
     paths = convert(VGG_DIV8 / f"deploy_{pool}.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", tmp_path)
-    assert_blobs_match(load_network(paths["torch"]), VGG_DIV8 / "input.npy",
+    assert_blobs_match(load_network(paths["onnx"]), VGG_DIV8 / "input.npy",
                        VGG_DIV8 / f"blobs_{pool}.npz")
 
 
 def test_avg_option_equals_an_ave_prototxt(tmp_path):
     paths = convert(VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", tmp_path)
-    assert_blobs_match(load_network(paths["torch"], pooling="avg"), VGG_DIV8 / "input.npy",
+    assert_blobs_match(load_network(paths["onnx"], pooling="avg"), VGG_DIV8 / "input.npy",
                        VGG_DIV8 / "blobs_ave.npz")
