@@ -1,5 +1,6 @@
 """The converter against real Caffe: every blob Caffe computed for the fixture inputs."""
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 from helpers import FIXTURES, VGG_DIV8
@@ -39,3 +40,29 @@ def test_avg_option_equals_an_ave_prototxt(tmp_path):
     paths = convert(VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", tmp_path)
     assert_blobs_match(load_network(paths["onnx"], pooling="avg"), VGG_DIV8 / "input.npy",
                        VGG_DIV8 / "blobs_ave.npz")
+
+
+CAFFE_RUNS = {  # (prototxt, caffemodel, input, blobs) of each real-Caffe fixture run
+    "lenet": (FIXTURES / "lenet" / "lenet.prototxt", FIXTURES / "lenet" / "lenet_iter_10000.caffemodel",
+              FIXTURES / "lenet" / "input.npy", FIXTURES / "lenet" / "blobs.npz"),
+    **{f"vgg-{pool}": (VGG_DIV8 / f"deploy_{pool}.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel",
+                       VGG_DIV8 / "input.npy", VGG_DIV8 / f"blobs_{pool}.npz")
+       for pool in ("max", "ave")},
+}
+
+
+@pytest.mark.parametrize("run", CAFFE_RUNS)
+def test_onnxruntime_reproduces_caffe(tmp_path, run):
+    """The .onnx file alone, in a second runtime: every blob by its Caffe name."""
+    prototxt, caffemodel, input_path, blobs_path = CAFFE_RUNS[run]
+    paths = convert(prototxt, caffemodel, tmp_path)
+    session = onnxruntime.InferenceSession(paths["onnx"], providers=["CPUExecutionProvider"])
+    (graph_input,) = session.get_inputs()
+    assert [o.name for o in session.get_outputs()] == load_network(paths["onnx"]).blob_names
+    caffe = np.load(blobs_path)
+    names = [name for name in caffe.files if name != graph_input.name]
+    assert len(names) == len(caffe.files) - 1
+    values = session.run(names, {graph_input.name: np.load(input_path)})
+    for name, value in zip(names, values):
+        assert value.shape == caffe[name].shape, name
+        assert relative_error(value, caffe[name]) < 1e-5, name
