@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import ROOT, VGG_DIV8, load_script
 
-from reproduce import network_file
+from reproduce import network, network_file
 from reproduce.convert import convert
 from reproduce.errors import Interrupted, run_main
 from reproduce.files import file_digest
@@ -153,3 +153,16 @@ def test_a_run_killed_between_the_two_files_is_refused(converted, tmp_path, monk
     assert sorted(p.name for p in path.parent.iterdir()) == ["vgg19_v1.json", "vgg19_v1.onnx"]
     with pytest.raises(NetworkError, match="sha256 is not the one"):
         load_network(path)
+
+
+def test_loading_changes_no_process_wide_setting(converted, monkeypatch):
+    """Allocator and TF32 settings are configure_runtime's, which the command lines call."""
+    calls = []
+    monkeypatch.setattr(network, "keep_freed_memory", lambda: calls.append("allocator"))
+    monkeypatch.setattr(network, "set_tf32", lambda enabled: calls.append(("tf32", enabled)))
+    load_network(converted["onnx"], pooling="avg")
+    assert calls == []
+    network.configure_runtime("cpu")
+    assert calls == ["allocator"]
+    with pytest.raises(NetworkError, match="unknown device 'tpu'"):
+        network.configure_runtime("tpu")
