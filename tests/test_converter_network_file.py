@@ -4,6 +4,9 @@ import json
 import os
 import pathlib
 import pickle
+import signal
+import subprocess
+import sys
 
 import onnx
 import pytest
@@ -166,3 +169,38 @@ def test_loading_changes_no_process_wide_setting(converted, monkeypatch):
     assert calls == ["allocator"]
     with pytest.raises(NetworkError, match="unknown device 'tpu'"):
         network.configure_runtime("tpu")
+
+
+CHILD = """
+import sys, time
+from reproduce import network_file
+from reproduce.errors import run_main
+from helpers import load_script
+chunks = network_file._initializer_chunks
+def slow(*args):
+    print("writing", flush=True)  # the .onnx's temporary exists now
+    time.sleep(60)
+    return chunks(*args)
+network_file._initializer_chunks = slow
+sys.exit(run_main(load_script("convert_caffe").main, sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_writing_leaves_nothing(tmp_path, signum, code):
+    """A real signal to a real process in the middle of writing the .onnx."""
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(PROTOTXT), str(CAFFEMODEL),
+                              "--out", str(out), "--until", "pool5"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "writing\n"
+        assert any(out.iterdir())  # the temporary
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == code
+    assert err.strip() == f"interrupted ({signal.Signals(signum).name})"
+    assert list(out.iterdir()) == []
