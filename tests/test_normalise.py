@@ -173,6 +173,8 @@ def full_network(tmp_path):
     ("not a network file", "not a readable network file"),
     ("fc layers", "layer fc6_flatten reads conv5_4's output"),
     ("size 0", "size must be a positive number"),
+    ("out not .onnx", "the suffix must be one of .onnx"),
+    ("out is the model", "is the network to normalise"),
 ])
 def test_errors_leave_no_output(small_vgg, tmp_path, capsys, case, message):
     model, folder, size = small_vgg, write_images(tmp_path / "images"), SIZE
@@ -189,11 +191,12 @@ def test_errors_leave_no_output(small_vgg, tmp_path, capsys, case, message):
         model.write_text("not a network")
     elif case == "fc layers":
         model = full_network(tmp_path)
-    else:
+    elif case == "size 0":
         size = 0
     out = tmp_path / "out"
     out.mkdir()
-    argv = [str(model), "--images", str(folder), "--out", str(out / "n.onnx"), "--size", str(size)]
+    target = {"out not .onnx": out / "n.pt", "out is the model": model}.get(case, out / "n.onnx")
+    argv = [str(model), "--images", str(folder), "--out", str(target), "--size", str(size)]
     assert run_main(load_script("normalise_vgg").main, argv) == 2
     captured = capsys.readouterr()
     last = captured.err.strip().splitlines()[-1]
