@@ -5,6 +5,8 @@ import pytest
 import torch
 from helpers import FIXTURES, VGG_DIV8
 
+from reproduce.caffe import read_caffemodel
+from reproduce.caffe_schema import BlobProto, NetParameter
 from reproduce.convert import convert
 from reproduce.network import load_network
 
@@ -66,3 +68,27 @@ def test_onnxruntime_reproduces_caffe(tmp_path, run):
     for name, value in zip(names, values):
         assert value.shape == caffe[name].shape, name
         assert relative_error(value, caffe[name]) < 1e-5, name
+
+
+@pytest.mark.parametrize("caffemodel", [CAFFE_RUNS["lenet"][1], CAFFE_RUNS["vgg-max"][1]],
+                         ids=["lenet-v2", "vgg-v1"])
+def test_the_mapped_reader_agrees_with_protobuf(caffemodel):
+    """read_caffemodel walks the wire format itself to view the payloads: against protobuf
+    parsing the whole file, layer names, blob headers and every float agree."""
+    whole = NetParameter.FromString(caffemodel.read_bytes())
+    layers = [*whole.layers, *whole.layer]
+    mapped = read_caffemodel(caffemodel)
+    assert mapped.layers == [layer.name for layer in layers]
+    assert mapped.size == caffemodel.stat().st_size
+    weighted = [layer for layer in layers if layer.blobs]
+    assert list(mapped.weights) == [layer.name for layer in weighted] and weighted
+    for layer in weighted:
+        assert len(mapped.weights[layer.name]) == len(layer.blobs)
+        for blob, raw in zip(layer.blobs, mapped.weights[layer.name]):
+            header = BlobProto()
+            header.CopyFrom(blob)
+            header.ClearField("data")
+            assert raw.proto == header
+            assert raw.payload.readonly and raw.dtype == np.dtype("<f4")
+            np.testing.assert_array_equal(np.frombuffer(raw.payload, raw.dtype),
+                                          np.frombuffer(blob.data, "<f4"))
