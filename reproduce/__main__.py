@@ -11,7 +11,7 @@ from reproduce.config import TransferConfig, check_inputs, flag
 from reproduce.errors import ReproduceError, run_main
 from reproduce.image import load_image, resize
 from reproduce.memory import check_memory
-from reproduce.network import load_network
+from reproduce.network import configure_runtime, default_device, load_network
 from reproduce.objective import check_layers, paper_losses
 from reproduce.transfer import prepare_images, run_transfer, used_layers
 
@@ -119,6 +119,7 @@ def main(argv=None):
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(run=loss)
     args = parser.parse_args(argv)
+    configure_runtime(args.device or default_device())
     try:
         args.run(args)
     except KeyboardInterrupt as interrupt:

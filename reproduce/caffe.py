@@ -2,10 +2,12 @@
 
 `read_net` returns a `CaffeNet`: the input and an ordered list of `Layer`s with the weights matched
 by layer name, every tensor's shape checked, and in-place layers renamed so that each value is
-written once (ONNX needs single assignment). `CaffeNet.blob_values` maps each Caffe blob name to
-the value Caffe holds in it after a forward pass (for VGG, `conv1_1` is the ReLU output).
+written once (ONNX needs single assignment): the value a Caffe blob holds after a forward pass
+keeps the blob's name (for VGG, `conv1_1` is the ReLU output), earlier writes get fresh names
+(`conv1_1/conv1_1`). The weights are float32 views of the mapped caffemodel, not copies.
 """
 import math
+import mmap
 import os
 from dataclasses import dataclass, field
 
@@ -13,7 +15,7 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from reproduce.caffe_schema import NetParameter, V1LayerParameter
+from reproduce.caffe_schema import BlobProto, LayerParameter, NetParameter, V1LayerParameter
 from reproduce.errors import ReproduceError
 
 
@@ -46,7 +48,7 @@ class CaffeNet:
     input_name: str
     input_shape: tuple   # (N, C, H, W) as the prototxt declares it
     layers: list
-    blob_values: dict    # Caffe blob name -> value name holding it after a forward pass
+    blobs: list          # Caffe blob names, each also the name of the value it holds at the end
 
 
 def read_prototxt(path):
@@ -64,23 +66,121 @@ def read_prototxt(path):
     return net
 
 
+def _varint(buf, pos, end):
+    """A protobuf base-128 varint at buf[pos:end]: (value, the position after it)."""
+    value = shift = 0
+    while pos < end and shift < 64:
+        byte = buf[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+    raise DecodeError("bad varint")
+
+
+def _fields(buf, start, end):
+    """(number, wire type, field start, value start, value end) of each field of the message at
+    buf[start:end]: the wire format's framing only, so that payloads can be viewed in place."""
+    pos = start
+    while pos < end:
+        field_start = pos
+        key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value_end = _varint(buf, pos, end)[1]
+        elif wire in (1, 5):
+            value_end = pos + (8 if wire == 1 else 4)
+        elif wire == 2:
+            length, pos = _varint(buf, pos, end)
+            value_end = pos + length
+        else:
+            raise DecodeError(f"wire type {wire}")
+        if number == 0 or value_end > end:
+            raise DecodeError("a field runs past the end of its message")
+        yield number, wire, field_start, pos, value_end
+        pos = value_end
+
+
+@dataclass
+class RawBlob:
+    """A caffemodel blob: its BlobProto without the payload, and the payload where it lies."""
+    proto: object        # BlobProto with num/channels/height/width or shape
+    payload: memoryview  # little-endian floats: a view of the mapped file
+    dtype: np.dtype      # <f4 for `data`, <f8 for `double_data`
+
+    @classmethod
+    def of(cls, blob):
+        """A RawBlob of an in-memory BlobProto (as the tests build them)."""
+        return _raw_blob(memoryview(blob.SerializeToString()), 0, blob.ByteSize())
+
+
+@dataclass
+class Caffemodel:
+    """A caffemodel's weights: {layer name: [RawBlob]}, and its layers' names in file order."""
+    path: str
+    size: int
+    layers: list
+    weights: dict
+
+
+V1_LAYERS, LAYERS = 2, 100   # NetParameter: old-format `layers`, new-format `layer`
+V1_BLOBS, BLOBS = 6, 7       # V1LayerParameter.blobs, LayerParameter.blobs
+DATA, DOUBLE_DATA = 5, 8     # BlobProto's payloads
+
+
+def _raw_blob(buf, start, end):
+    """The BlobProto at buf[start:end]: protobuf parses all but the payload, which is viewed."""
+    rest, payload, dtype = bytearray(), memoryview(b""), np.dtype("<f4")
+    for number, wire, field_start, value_start, value_end in _fields(buf, start, end):
+        if number in (DATA, DOUBLE_DATA):
+            if wire != 2:
+                raise DecodeError("unpacked float data")
+            payload = buf[value_start:value_end]
+            dtype = np.dtype("<f4" if number == DATA else "<f8")
+        else:
+            rest += buf[field_start:value_end]
+    return RawBlob(BlobProto.FromString(bytes(rest)), payload, dtype)
+
+
+def _layer(buf, start, end, v1):
+    """(name, [RawBlob]) of the layer message at buf[start:end]."""
+    message, blobs_field = (V1LayerParameter, V1_BLOBS) if v1 else (LayerParameter, BLOBS)
+    rest, blobs = bytearray(), []
+    for number, _, field_start, value_start, value_end in _fields(buf, start, end):
+        if number == blobs_field:
+            blobs.append(_raw_blob(buf, value_start, value_end))
+        else:
+            rest += buf[field_start:value_end]
+    return message.FromString(bytes(rest)).name, blobs
+
+
 def read_caffemodel(path):
-    """Parse a binary caffemodel; blob payloads stay views of the file's bytes (no copies)."""
+    """A binary caffemodel's weights, mapped rather than read: the payloads stay views of the
+    file until used, and a layer that is not converted is never read. Only the wire format's
+    framing is walked here; protobuf parses every message except the payloads."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            buf = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) if size \
+                else memoryview(b"")
     except FileNotFoundError:
         raise CaffeError(f"{path}: no such caffemodel") from None
     except OSError as e:
         raise CaffeError(f"{path}: cannot read the caffemodel ({e.strerror})") from None
-    net = NetParameter()
+    layers, weights = [], {}
     try:
-        net.ParseFromString(data)
+        for number, wire, _, start, end in _fields(buf, 0, size):
+            if number in (V1_LAYERS, LAYERS) and wire == 2:
+                name, blobs = _layer(buf, start, end, v1=number == V1_LAYERS)
+                layers.append(name)
+                if blobs:
+                    weights[name] = blobs
     except DecodeError as e:
         raise CaffeError(f"{path}: truncated or corrupt caffemodel ({e})") from None
-    if not (net.layer or net.layers):
+    if not layers:
         raise CaffeError(f"{path}: not a caffemodel (no layers found)")
-    return net
+    return Caffemodel(os.fspath(path), size, layers, weights)
 
 
 def layer_type(layer):
@@ -95,15 +195,15 @@ def _all_layers(net):
 
 
 def blob_array(blob, where):
-    """A BlobProto as a float32 array in its declared shape (legacy num/channels/... or shape.dim)."""
-    if blob.HasField("shape"):
-        shape = tuple(blob.shape.dim)
+    """A RawBlob as a float32 array in its declared shape (legacy num/channels/... or shape.dim):
+    a view of the file for float32 data. Non-finite weights are refused."""
+    proto = blob.proto
+    if proto.HasField("shape"):
+        shape = tuple(proto.shape.dim)
     else:
-        shape = (blob.num, blob.channels, blob.height, blob.width)
-    payload, dtype = blob.data, np.dtype("<f4")  # each read of a bytes field copies it
-    if not payload:
-        payload, dtype = blob.double_data, np.dtype("<f8")
-    if not payload:
+        shape = (proto.num, proto.channels, proto.height, proto.width)
+    payload, dtype = blob.payload, blob.dtype
+    if not len(payload):
         raise CaffeError(f"{where}: blob holds no data")
     if len(payload) % dtype.itemsize:
         raise CaffeError(f"{where}: blob data of {len(payload)} bytes is not a whole number of "
@@ -112,6 +212,8 @@ def blob_array(blob, where):
     if values.size != math.prod(shape):
         raise CaffeError(f"{where}: blob declares shape {shape} but holds {values.size} values "
                          "(truncated or corrupt caffemodel)")
+    if not np.isfinite(values.sum(dtype=np.float64)):  # NaN or ±inf anywhere; no copy
+        raise CaffeError(f"{where}: non-finite weights (NaN or infinity)")
     return values.reshape(shape)
 
 
@@ -132,6 +234,21 @@ def _pair(param, scalar, h, w, default):
     if isinstance(value, int):  # PoolingParameter: a scalar with its schema default
         return value, value
     return (value[0], value[-1]) if len(value) else (default, default)
+
+
+def _check_geometry(where, kernel, stride):
+    """Refuse a zero stride or kernel."""
+    if min(stride) < 1:
+        raise CaffeError(f"{where}: stride {stride[0]}×{stride[1]} must be positive")
+    if min(kernel) < 1:
+        raise CaffeError(f"{where}: kernel {kernel[0]}×{kernel[1]} must be positive")
+
+
+def _check_output(where, shape, out, kernel, pad):
+    """Refuse a window that leaves no output: larger than its padded input."""
+    if min(out) < 1:
+        raise CaffeError(f"{where}: kernel {kernel[0]}×{kernel[1]} is larger than its padded "
+                         f"input {shape[1] + 2 * pad[0]}×{shape[2] + 2 * pad[1]}")
 
 
 def _conv_out(size, k, s, p, d):
@@ -169,9 +286,11 @@ def _convolution(layer, shape, where):
         raise CaffeError(f"{where}: convolution needs num_output and kernel_size")
     if c % p.group or p.num_output % p.group:
         raise CaffeError(f"{where}: group {p.group} does not divide the channel counts")
+    _check_geometry(where, (kh, kw), (sh, sw))
     expected = [(p.num_output, c // p.group, kh, kw)] + ([(p.num_output,)] if p.bias_term else [])
     params = dict(kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw), dilation=(dh, dw), group=p.group)
     out = (p.num_output, _conv_out(h, kh, sh, ph, dh), _conv_out(w, kw, sw, pw, dw))
+    _check_output(where, shape, out, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), (ph, pw))
     return params, expected, out
 
 
@@ -187,9 +306,11 @@ def _pooling(layer, shape, where):
         kh, kw = _pair(p, "kernel_size", "kernel_h", "kernel_w", None)
         sh, sw = _pair(p, "stride", "stride_h", "stride_w", 1)
         ph, pw = _pair(p, "pad", "pad_h", "pad_w", 0)
+    _check_geometry(where, (kh, kw), (sh, sw))
     ceil = type(p).RoundMode.Name(p.round_mode) == "CEIL"
     padded = ph > 0 or pw > 0
     out = (c, _pool_out(h, kh, sh, ph, ceil, padded), _pool_out(w, kw, sw, pw, ceil, padded))
+    _check_output(where, shape, out, (kh, kw), (ph, pw))
     if ceil and out[1:] != (_torch_ceil_pool_out(h, kh, sh, ph), _torch_ceil_pool_out(w, kw, sw, pw)):
         raise CaffeError(f"{where}: unpadded pooling with stride > kernel has a Caffe-only "
                          "output size that ONNX cannot express")
@@ -202,6 +323,8 @@ def _inner_product(layer, shape, where):
     p = layer.inner_product_param
     if p.axis != 1:
         raise CaffeError(f"{where}: InnerProduct with axis {p.axis} is not supported (only 1)")
+    if not p.num_output:
+        raise CaffeError(f"{where}: InnerProduct needs num_output")
     k = math.prod(shape)
     weight = (k, p.num_output) if p.transpose else (p.num_output, k)
     expected = [weight] + ([(p.num_output,)] if p.bias_term else [])
@@ -237,11 +360,26 @@ def _check_global_pooling(layers, where):
                              "input size while the converted net takes any size)")
 
 
-def build_net(graph, weights, until=None, where="prototxt"):
-    """Combine a deploy graph (NetParameter) with weights ({layer name: [BlobProto]}) into a CaffeNet."""
+def _no_weights(here, model, earlier):
+    """The error for a layer the caffemodel has no weights for; a file whose last layer comes
+    before this one in the prototxt (`earlier`) looks cut at a layer boundary."""
+    message = f"{here}: no weights for this layer in the caffemodel"
+    if model is not None and model.layers and model.layers[-1] in earlier:
+        message += (f" ({model.path}, {model.size:,} bytes, ends after layer "
+                    f"'{model.layers[-1]}': it looks truncated, unless it holds only the first "
+                    "layers; then convert with --until)")
+    return CaffeError(message)
+
+
+def build_net(graph, weights, until=None, where="prototxt", model=None):
+    """Combine a deploy graph (NetParameter) with weights ({layer name: [RawBlob]}) into a
+    CaffeNet; `model`, the Caffemodel they came from, is named in errors."""
     input_name, input_shape = _input(graph)
     if not input_name or len(input_shape) != 4:
         raise CaffeError(f"{where}: no 4-D network input declared")
+    if min(input_shape) < 1:
+        raise CaffeError(f"{where}: input '{input_name}': dimensions {list(input_shape)} must all "
+                         "be positive")
     current = {input_name: input_name}
     shapes = {input_name: tuple(input_shape[1:])}
     layers = []
@@ -275,7 +413,7 @@ def build_net(graph, weights, until=None, where="prototxt"):
         if expected:
             blobs = weights.get(proto.name)
             if not blobs:
-                raise CaffeError(f"{here}: no weights for this layer in the caffemodel")
+                raise _no_weights(here, model, {layer.name for layer in layers})
             if len(blobs) != len(expected):
                 raise CaffeError(f"{here}: {len(blobs)} weight blobs, expected {len(expected)}")
             arrays = [_fit(blob_array(b, f"{here} blob {i}"), e, f"{here} blob {i}")
@@ -291,13 +429,26 @@ def build_net(graph, weights, until=None, where="prototxt"):
         if until is not None:
             raise CaffeError(f"{where}: no layer named '{until}' to stop at")
     _check_global_pooling(layers, where)
-    blob_values = {blob: value for blob, value in current.items() if blob != input_name}
-    return CaffeNet(graph.name, input_name, tuple(input_shape), layers, blob_values)
+    _name_final_values(layers, current, input_name)
+    blobs = [blob for blob in current if blob != input_name]
+    return CaffeNet(graph.name, input_name, tuple(input_shape), layers, blobs)
+
+
+def _name_final_values(layers, current, input_name):
+    """Give each blob's name to the value it holds after the forward pass (the last in-place
+    write), and the first write a fresh name, so the ONNX outputs are named as Caffe's blobs."""
+    rename = {}
+    for blob, value in current.items():
+        if value != blob and blob != input_name:
+            first = next(layer for layer in layers if layer.outputs[0] == blob)
+            rename[blob], rename[value] = f"{blob}/{first.name}", blob
+    for layer in layers:
+        layer.inputs = [rename.get(v, v) for v in layer.inputs]
+        layer.outputs = [rename.get(v, v) for v in layer.outputs]
 
 
 def read_net(prototxt, caffemodel, until=None):
     """Read a deploy prototxt and a caffemodel into a CaffeNet, stopping after layer `until`."""
     graph = read_prototxt(prototxt)
     model = read_caffemodel(caffemodel)
-    weights = {layer.name: list(layer.blobs) for layer in _all_layers(model) if layer.blobs}
-    return build_net(graph, weights, until, where=os.path.basename(prototxt))
+    return build_net(graph, model.weights, until, where=os.path.basename(prototxt), model=model)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file
 from reproduce.image import MAX_PIXELS, WRITE_SUFFIXES
-from reproduce.network import default_device
+from reproduce.network import VGG19, default_device
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
 CONTENT_LAYERS = ("conv4_2",)
@@ -55,7 +55,7 @@ class TransferConfig:
     style_blend: tuple | None = parameter(
         None, "blend weights of the style images' Gram targets (normalised)", parse=floats,
         metavar="W1,W2")
-    model: str = parameter("models/converted/vgg19.pt", "converted VGG-19 network file", metavar="M")
+    model: str = parameter(str(VGG19), "converted VGG-19 network file (.onnx)", metavar="M")
     output: str = parameter("out.png", "image to write", command="transfer", metavar="OUT.png")
     size: int = parameter(512, "long side of the content image in pixels", parse=int, metavar="N")
     ratio: float = parameter(1e-3, "α/β of eq. 7 (see --alpha, --beta)", parse=float, metavar="R")

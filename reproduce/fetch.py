@@ -95,7 +95,7 @@ def missing_layers(entry, path):
         model = read_caffemodel(path)
     except CaffeError as e:
         return str(e).removeprefix(f"{path}: ")
-    held = {layer.name for layer in [*model.layers, *model.layer] if layer.blobs}
+    held = {name for name, blobs in model.weights.items() if blobs}
     missing = [name for name in entry.layers if name not in held]
     if missing:
         return f"a caffemodel without weights for {', '.join(missing)} (truncated, or another net)"

@@ -20,12 +20,12 @@ from reproduce.errors import ReproduceError
 from reproduce.files import file_digest, write_json
 from reproduce.image import load_image, save_image
 from reproduce.montage import Cell, assemble
-from reproduce.network import load_network
+from reproduce.network import VGG19, configure_runtime, load_network
 from reproduce.transfer import STYLE_LAYERS, TransferConfig, run_transfer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "data" / "inputs"
-MODEL = ROOT / "models" / "converted" / "vgg19.pt"
+MODEL = VGG19
 PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"
 CAFFEMODEL = ROOT / "models" / "VGG_ILSVRC_19_layers.caffemodel"
 PAPERS = ("arxiv", "cvpr")
@@ -326,6 +326,7 @@ def init_worker(devices, threads):
     """A worker process: take a device of its own (one per GPU, or the CPU) and its thread share."""
     _WORKER["device"] = devices.get()
     torch.set_num_threads(threads)
+    configure_runtime(_WORKER["device"])  # a spawned process starts with defaults
 
 
 def render(config, record_path, parameters, progress=False):

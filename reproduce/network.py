@@ -1,45 +1,24 @@
 """The converted network in torch: load it, pick the pooling, and read Caffe blobs by name.
 
-A network file is a torch file holding the onnx2torch GraphModule and the names that map its
-outputs back to Caffe blobs. `Network.blobs(x, names)` runs only the layers those blobs need.
-The speed settings here (memory layout, allocator, TF32) are measured in docs/performance.md.
+A network file is NAME.onnx with its record NAME.json (reproduce/network_file.py): data only,
+converted to a torch GraphModule by onnx2torch when loaded. `Network.blobs(x, names)` runs only
+the layers those blobs need. Process-wide speed settings (allocator, TF32) are the caller's:
+`configure_runtime`, measured in docs/performance.md.
 """
 import ctypes
-import os
 import sys
 
+import onnx2torch
 import torch
 from torch import fx, nn
 
-from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path
+from reproduce.files import ROOT
+from reproduce.network_file import NetworkError, read_network
 
-FORMAT = "reproduce.network/1"
+VGG19 = ROOT / "models" / "converted" / "vgg19.onnx"  # the default network file
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
 
-
-class NetworkError(ReproduceError):
-    """A network file that is missing or is not one this project wrote."""
-
-
-def save_network(path, module, blob_names, input_name, meta):
-    """Write a network file atomically. `blob_names[i]` is the Caffe blob of the module's i-th output."""
-    with atomic_path(path) as tmp:
-        torch.save(dict(format=FORMAT, module=module, blob_names=list(blob_names),
-                        input_name=input_name, meta=meta), tmp)
-
-
-def read_network_file(path):
-    if not os.path.isfile(path):
-        raise NetworkError(f"{path}: no such network file (convert one with scripts/convert_caffe.py)")
-    try:
-        # A pickled fx module: load only network files you made or trust.
-        artifact = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise NetworkError(f"{path}: not a readable network file ({type(e).__name__}: {e})") from None
-    if not isinstance(artifact, dict) or artifact.get("format") != FORMAT:
-        raise NetworkError(f"{path}: not a network file written by scripts/convert_caffe.py")
-    return artifact
+__all__ = ["VGG19", "Network", "NetworkError", "configure_runtime", "load_network"]
 
 
 def _set_pooling(module, pooling):
@@ -146,18 +125,29 @@ def set_tf32(enabled):
     torch.backends.cuda.matmul.fp32_precision = precision
 
 
-def load_network(path, pooling=None, device="cpu", channels_last=None, tf32=False):
+def configure_runtime(device, tf32=False):
+    """The process-wide settings a long run wants, for the command lines and benchmarks to call
+    once: on the CPU, glibc keeps freed memory; on CUDA, TF32 as asked (off: IEEE float32)."""
+    if device_kind(device) == "cpu":
+        keep_freed_memory()
+    else:
+        set_tf32(tf32)
+
+
+def to_torch(model):
+    """An ONNX model as a torch GraphModule (onnx2torch): Conv, pooling, Gemm as nn modules."""
+    return onnx2torch.convert(model)
+
+
+def load_network(path, pooling=None, device="cpu", channels_last=None):
     """Load a network file; pooling "avg" or "max" replaces every pooling layer by that kind
-    (None keeps the file's). On CUDA, tf32 allows TF32 arithmetic (faster, less exact)."""
+    (None keeps the file's). Changes no process-wide setting (see configure_runtime)."""
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
-    kind = device_kind(device)
-    artifact = read_network_file(path)
-    keep_freed_memory()
-    if kind == "cuda":
-        set_tf32(tf32)
-    module = artifact["module"]
+    device_kind(device)
+    model, blob_names, input_name, meta = read_network(path)
+    module = to_torch(model)
+    del model
     if pooling:
         _set_pooling(module, pooling)
-    return Network(module, artifact["blob_names"], artifact["input_name"], artifact["meta"], device,
-                   channels_last)
+    return Network(module, blob_names, input_name, meta, device, channels_last)

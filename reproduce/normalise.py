@@ -19,13 +19,15 @@ fires on these images) has k = 1: it is left unscaled and reported.
 import os
 
 import torch
+from onnx import numpy_helper
 from torch import nn
 from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
-from reproduce.files import file_digest, write_json
+from reproduce.files import check_output_file, file_digest
 from reproduce.image import load_image, preprocess
-from reproduce.network import Network, output_nodes, read_network_file, save_network
+from reproduce.network import Network, output_nodes, to_torch
+from reproduce.network_file import read_network, write_network
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)  # f(k·x) = k·f(x) per channel, k > 0
@@ -116,28 +118,44 @@ def dead_filters(means):
     return {conv: channels for conv, channels in dead.items() if channels}
 
 
+def scaled_weights(model, module):
+    """[(initializer name, array)] of the ONNX model, with each conv layer's weight and bias
+    taken from the torch module (onnx2torch names each module after its ONNX node)."""
+    from_module = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            conv = module.get_submodule(node.name)
+            from_module[node.input[1]] = conv.weight
+            if len(node.input) > 2:
+                from_module[node.input[2]] = conv.bias
+    return [(t.name, from_module[t.name].detach().numpy() if t.name in from_module
+             else numpy_helper.to_array(t)) for t in model.graph.initializer]
+
+
 def normalise(model, image_dir, out, size=256, device="cpu"):
-    """Write the normalised network to `out` and its provenance beside it as NAME.json.
-    Returns ({"torch": path, "json": path}, {conv layer: [means]})."""
+    """Write the normalised network to `out` (NAME.onnx) and its record NAME.json.
+    Returns ({"onnx": path, "json": path}, {conv layer: [means]})."""
     if size < 1:
         raise NormaliseError(f"size must be a positive number of pixels, not {size}")
-    artifact = read_network_file(model)
+    check_output_file(out, "--out", (".onnx",))
+    if os.path.abspath(out) == os.path.abspath(model):
+        raise NormaliseError(f"--out {out}: is the network to normalise; choose another name")
+    onnx_model, blob_names, input_name, record = read_network(model)
     images = image_files(image_dir)
-    module, blob_names = artifact["module"], artifact["blob_names"]
+    module = to_torch(onnx_model)
     layers = conv_layers(module, blob_names)
-    network = Network(module, blob_names, artifact["input_name"], artifact["meta"], device)
+    network = Network(module, blob_names, input_name, record, device)
     with tqdm(images, desc="normalise", unit="image") as progress:  # closed on errors too
         inputs = (preprocess(load_image(path, size), device) for path in progress)
         by_blob = filter_means(network, [blob for _, blob, _ in layers], inputs)
     means = {conv: by_blob[blob] for conv, blob, _ in layers}
     module.cpu()
     scale_filters(module, layers, means)
+    weights = scaled_weights(onnx_model, module)
+    del onnx_model.graph.initializer[:]
     means = {conv: values.tolist() for conv, values in means.items()}
-    paths = dict(torch=out, json=os.path.splitext(out)[0] + ".json")
-    meta = dict(artifact["meta"], name=os.path.splitext(os.path.basename(out))[0], normalised=dict(
+    meta = dict(record, name=os.path.splitext(os.path.basename(out))[0], normalised=dict(
         source=dict(name=os.path.basename(model), sha256=file_digest(model)),
         images=[dict(name=os.path.basename(p), sha256=file_digest(p)) for p in images],
         size=size, means=means))
-    save_network(out, module, blob_names, artifact["input_name"], meta)
-    write_json(paths["json"], dict(meta, artifacts={os.path.basename(out): file_digest(out)}))
-    return paths, means
+    return write_network(out, onnx_model, weights, blob_names, input_name, meta), means

@@ -36,18 +36,16 @@ import time
 from collections import OrderedDict
 from importlib.metadata import version
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from reproduce.caffe import layer_type, read_prototxt
-from reproduce.caffe_schema import NetParameter
+from reproduce.caffe_synthetic import write_random_caffemodel
 from reproduce.convert import convert
 from reproduce.errors import run_main
 from reproduce.files import write_json
 from reproduce.image import preprocess
-from reproduce.network import default_device, load_network
+from reproduce.network import configure_runtime, default_device, load_network
 from reproduce.transfer import (
     OPTIMISERS,
     Objective,
@@ -68,33 +66,11 @@ OPTIMISER_LABELS = {"scipy": "L-BFGS-B (scipy)", "device": "L-BFGS on the device
 SETTLE = 5  # L-BFGS-B iterations left out of the per-iteration time (the first line searches)
 
 
-def write_random_caffemodel(prototxt, path, seed=0):
-    """A caffemodel with the prototxt's convolutions (a chain, as in VGG) and no other layers:
-    seeded He-normal weights, so that activations keep their scale through the ReLUs, zero biases,
-    legacy num/channels/height/width blob shapes as in the 2014 file."""
-    graph = read_prototxt(prototxt)
-    rng = np.random.default_rng(seed)
-    model, channels = NetParameter(name=graph.name), graph.input_dim[1]
-    for proto in (*graph.layers, *graph.layer):
-        if layer_type(proto) != "Convolution":
-            continue
-        n, k = proto.convolution_param.num_output, proto.convolution_param.kernel_size[0]
-        weight = rng.standard_normal((n, channels, k, k), dtype=np.float32)
-        weight *= np.float32(np.sqrt(2.0 / (channels * k * k)))
-        layer = model.layer.add(name=proto.name)
-        for array in (weight, np.zeros((1, 1, 1, n), np.float32)):
-            blob = layer.blobs.add(num=array.shape[0], channels=array.shape[1],
-                                   height=array.shape[2], width=array.shape[3])
-            blob.data = array.astype("<f4").tobytes()
-        channels = n
-    pathlib.Path(path).write_bytes(model.SerializeToString())
-
-
 def random_network(folder):
     """Path of a network file converted (until pool5) from a random-weight full-size VGG-19."""
     caffemodel = pathlib.Path(folder) / "vgg19_random.caffemodel"
-    write_random_caffemodel(PROTOTXT, caffemodel)
-    return convert(PROTOTXT, caffemodel, folder, until="pool5")["torch"]
+    write_random_caffemodel(PROTOTXT, caffemodel, until="pool5")
+    return convert(PROTOTXT, caffemodel, folder, until="pool5")["onnx"]
 
 
 def _conv_relu(state, name):
@@ -368,10 +344,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    configure_runtime(args.device, tf32=args.tf32)
     with tempfile.TemporaryDirectory() as folder:
         model = args.model or random_network(folder)
         net = load_network(model, pooling=POOLING, device=args.device,
-                           channels_last=args.channels_last, tf32=args.tf32)
+                           channels_last=args.channels_last)
         rows = []
         for size in args.sizes:
             print(f"timing {size} px ...", file=sys.stderr, flush=True)

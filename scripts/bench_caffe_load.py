@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Time and peak memory of reading a full-size VGG-19 caffemodel.
+"""Time and peak memory of reading and converting a full-size VGG-19 caffemodel, and of loading
+the converted network.
 
 Writes a synthetic caffemodel with the shapes of the real deploy prototxt (conv1_1 ... fc8,
-random float32, legacy num/channels/height/width dims and 1×1-padded fc blobs like the 2014
-file, about 548 MiB), then reads it in a fresh process for each step:
+random float32 weights, the 2014 file's layout, about 548 MiB; reproduce/caffe_synthetic.py),
+then runs each step in a fresh process:
 
-- read_caffemodel: protobuf parses the file (the weight payloads stay bytes);
-- read_net: the same plus the deploy graph, every blob viewed as a float32 array and checked.
+- read file: read the caffemodel's bytes once (the limit any reader has to pay);
+- read_net: map the caffemodel, view and check every blob of the whole graph;
+- convert pool5: scripts/convert_caffe.py --until pool5 (the conv part, what the style work uses);
+- convert all: the whole graph, fc layers included;
+- load pool5: load_network of the converted conv part (ONNX -> torch);
 
-and prints the seconds, the peak resident memory (ru_maxrss) and how far it grew during the
-step, against the file size. `--caffemodel FILE` measures an existing file instead (such as the
-real VGG_ILSVRC_19_layers.caffemodel).
+and prints the seconds its imports took, then wall seconds, user and system CPU seconds of the
+step, and the peak resident memory of the process (ru_maxrss, imports included), also as a
+multiple of the caffemodel's size. `--caffemodel FILE` measures an existing file
+instead (such as the real VGG_ILSVRC_19_layers.caffemodel).
 """
 import argparse
 import json
@@ -21,57 +26,46 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
-from reproduce.caffe import read_caffemodel, read_net, read_prototxt
-from reproduce.caffe_schema import NetParameter
+from reproduce.caffe_synthetic import write_random_caffemodel
 
 MODELS = pathlib.Path(__file__).resolve().parents[1] / "models"
 DEPLOY = MODELS / "VGG_ILSVRC_19_layers_deploy.prototxt"
 REAL_SIZE = 574_671_192   # bytes of the published VGG_ILSVRC_19_layers.caffemodel
-STEPS = {"read_caffemodel": lambda prototxt, caffemodel: read_caffemodel(caffemodel),
-         "read_net": read_net}
 MIB = 1 << 20
 
 
-def weight_shapes(graph):
-    """{layer: [weight dims, bias dims]} in legacy 4-D form for each conv and fc layer of a V1
-    deploy net, from its input size (conv: floor rule; pool: Caffe's ceil rule, unpadded as in
-    VGG)."""
-    _, channels, height, width = graph.input_dim
-    features = None   # fc inputs once the net is flat
-    shapes = {}
-    for layer in graph.layers:
-        kind = type(layer).LayerType.Name(layer.type)
-        if kind == "CONVOLUTION":
-            p = layer.convolution_param
-            k, pad, stride = p.kernel_size[0], (list(p.pad) or [0])[0], (list(p.stride) or [1])[0]
-            shapes[layer.name] = [(p.num_output, channels, k, k), (1, 1, 1, p.num_output)]
-            channels = p.num_output
-            height, width = ((s + 2 * pad - k) // stride + 1 for s in (height, width))
-        elif kind == "POOLING":
-            p = layer.pooling_param
-            height, width = (-(-(s - p.kernel_size) // p.stride) + 1 for s in (height, width))
-        elif kind == "INNER_PRODUCT":
-            n_in = features or channels * height * width
-            n_out = layer.inner_product_param.num_output
-            shapes[layer.name] = [(1, 1, n_out, n_in), (1, 1, 1, n_out)]
-            features = n_out
-    return shapes
+# Each step imports what it needs (untimed, as the command line would) and returns the work to
+# time; imports are timed apart, as "imports".
+def read_file(prototxt, caffemodel, folder):
+    def run():
+        with open(caffemodel, "rb") as f:
+            while f.read(1 << 24):
+                pass
+    return run
 
 
-def write_synthetic(prototxt, path, seed=0):
-    """A caffemodel with every layer of the deploy net and random float32 weights."""
-    graph = read_prototxt(prototxt)
-    shapes = weight_shapes(graph)
-    rng = np.random.default_rng(seed)
-    net = NetParameter(name=graph.name)
-    for layer in graph.layers:
-        saved = net.layers.add(name=layer.name, type=layer.type, bottom=layer.bottom, top=layer.top)
-        for dims in shapes.get(layer.name, []):
-            blob = saved.blobs.add(num=dims[0], channels=dims[1], height=dims[2], width=dims[3])
-            blob.data = rng.standard_normal(np.prod(dims), dtype=np.float32).astype("<f4").tobytes()
-    path.write_bytes(net.SerializeToString())
+def whole_net(prototxt, caffemodel, folder):
+    from reproduce.caffe import read_net
+    return lambda: read_net(prototxt, caffemodel)
+
+
+def convert_pool5(prototxt, caffemodel, folder):
+    from reproduce.convert import convert  # what scripts/convert_caffe.py imports
+    return lambda: convert(prototxt, caffemodel, folder, name="pool5", until="pool5")
+
+
+def convert_all(prototxt, caffemodel, folder):
+    from reproduce.convert import convert
+    return lambda: convert(prototxt, caffemodel, folder, name="all")
+
+
+def load_pool5(prototxt, caffemodel, folder):
+    from reproduce.network import load_network
+    return lambda: load_network(pathlib.Path(folder) / "pool5.onnx")
+
+
+STEPS = {"read file": read_file, "read_net": whole_net, "convert pool5": convert_pool5,
+         "convert all": convert_all, "load pool5": load_pool5}
 
 
 def peak_rss():
@@ -80,13 +74,19 @@ def peak_rss():
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def measure(step, prototxt, caffemodel):
-    """Run one step here and print {seconds, before, peak} as JSON (called in a fresh process)."""
-    before = peak_rss()
+def measure(step, prototxt, caffemodel, folder):
+    """Run one step here and print as JSON the seconds of its imports, then its wall, user and
+    system seconds, and the peak RSS (imports included)."""
     start = time.perf_counter()
-    STEPS[step](prototxt, caffemodel)
-    seconds = time.perf_counter() - start
-    print(json.dumps(dict(seconds=seconds, before=before, peak=peak_rss())))
+    run = STEPS[step](prototxt, caffemodel, folder)
+    imports = time.perf_counter() - start
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    run()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps(dict(imports=imports, wall=wall, user=after.ru_utime - before.ru_utime,
+                          system=after.ru_stime - before.ru_stime, peak=peak_rss())))
 
 
 def in_fresh_process(*args):
@@ -96,18 +96,17 @@ def in_fresh_process(*args):
                           text=True, check=True).stdout
 
 
-def report(prototxt, caffemodel):
+def report(prototxt, caffemodel, folder):
     size = caffemodel.stat().st_size
     print(f"{caffemodel}: {size:,} bytes ({size / MIB:.1f} MiB; the published VGG-19 file "
           f"has {REAL_SIZE:,})")
-    print(f"{'step':16s} {'seconds':>8s} {'peak RSS':>10s} {'grew by':>10s} {'grew / file':>12s}")
+    print(f"{'step':14s} {'imports s':>9s} {'wall s':>7s} {'user s':>7s} {'sys s':>7s} {'peak RSS':>10s} "
+          f"{'peak / file':>12s}")
     for step in STEPS:
         m = json.loads(in_fresh_process("--measure", step, "--prototxt", prototxt,
-                                        "--caffemodel", caffemodel))
-        grew = m["peak"] - m["before"]
-        print(f"{step:16s} {m['seconds']:8.2f} {m['peak'] / MIB:6.0f} MiB {grew / MIB:6.0f} MiB "
-              f"{grew / size:12.2f}")
-    print(f"(peak RSS before the step, after imports: {m['before'] / MIB:.0f} MiB)")
+                                        "--caffemodel", caffemodel, "--folder", folder))
+        print(f"{step:14s} {m['imports']:9.2f} {m['wall']:7.2f} {m['user']:7.2f} {m['system']:7.2f} "
+              f"{m['peak'] / MIB:6.0f} MiB {m['peak'] / size:12.2f}")
 
 
 def main(argv=None):
@@ -118,21 +117,23 @@ def main(argv=None):
     parser.add_argument("--caffemodel", type=pathlib.Path,
                         help="measure this file instead of writing a synthetic one")
     parser.add_argument("--measure", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=pathlib.Path, help=argparse.SUPPRESS)
     parser.add_argument("--write", type=pathlib.Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
-        measure(args.measure, args.prototxt, args.caffemodel)
-    elif args.write:
-        write_synthetic(args.prototxt, args.write)
-    elif args.caffemodel:
-        report(args.prototxt, args.caffemodel)
-    else:
-        with tempfile.TemporaryDirectory() as folder:
+        measure(args.measure, args.prototxt, args.caffemodel, args.folder)
+        return
+    if args.write:
+        write_random_caffemodel(args.prototxt, args.write)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        caffemodel = args.caffemodel
+        if caffemodel is None:
             caffemodel = pathlib.Path(folder) / "vgg19_synthetic.caffemodel"
             start = time.perf_counter()
             in_fresh_process("--prototxt", args.prototxt, "--write", caffemodel)
             print(f"wrote a synthetic VGG-19 in {time.perf_counter() - start:.1f} s")
-            report(args.prototxt, caffemodel)
+        report(args.prototxt, caffemodel, pathlib.Path(folder))
 
 
 if __name__ == "__main__":

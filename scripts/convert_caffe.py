@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Convert a Caffe model (deploy prototxt + caffemodel) through ONNX into a torch network file.
+"""Convert a Caffe model (deploy prototxt + caffemodel) into a network file.
 
-Writes DIR/NAME.onnx, DIR/NAME.pt (what `reproduce.network.load_network` reads) and DIR/NAME.json
-(checksums of sources and artifacts, the layer list, opset and library versions).
+Writes DIR/NAME.onnx (the network: a standard ONNX model whose outputs are named after the Caffe
+blobs; what `reproduce.network.load_network` reads) and then DIR/NAME.json (its record: checksums
+of the sources and of NAME.onnx, the layer list, opset and library versions).
 """
 import argparse
 import sys

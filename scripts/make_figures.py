@@ -25,7 +25,7 @@ from reproduce.figures import (
     make_figures,
     require_model,
 )
-from reproduce.network import default_device, device_kind
+from reproduce.network import configure_runtime, default_device
 from reproduce.transfer import OPTIMISERS
 
 FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
@@ -87,7 +87,7 @@ def main(argv=None):
     preset = preset_from(args)
     if min(preset.size, preset.iterations, args.jobs) < 1:
         raise ReproduceError("--size, --iterations and --jobs must be positive")
-    device_kind(args.device)  # before any download or panel
+    configure_runtime(args.device)  # checks the device before any download or panel
     ensure_model(args.model, args.fetch)
     names = list(FIGURES) if args.figure == "all" else [args.figure]
     for manifest in make_figures(names, args.paper, preset, args.out, args.model, args.device,

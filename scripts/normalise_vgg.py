@@ -2,15 +2,15 @@
 """Normalise a converted VGG network (CVPR version of the paper): rescale every conv filter so
 that its mean activation over the images in a folder, and all positions, is one.
 
-Writes MODEL_NORM (a network file for `reproduce.network.load_network`) and a .json beside it
-with the source's checksum, the images used and every layer's means. Filters that never fire on
+Writes MODEL_NORM.onnx (a network file for `reproduce.network.load_network`) and its record
+MODEL_NORM.json: the source's checksum, the images used and every layer's means. Filters that never fire on
 the images are left unscaled and reported as warnings.
 """
 import argparse
 import sys
 
 from reproduce.errors import run_main
-from reproduce.network import default_device
+from reproduce.network import configure_runtime, default_device
 from reproduce.normalise import dead_filters, normalise
 
 
@@ -20,12 +20,13 @@ def main(argv=None):
     parser.add_argument("model", help="network file from scripts/convert_caffe.py (--until pool5)")
     parser.add_argument("--images", required=True, metavar="DIR",
                         help="folder of .jpg/.png images to average over")
-    parser.add_argument("--out", required=True, metavar="MODEL_NORM", help="network file to write")
+    parser.add_argument("--out", required=True, metavar="MODEL_NORM.onnx", help="network file to write")
     parser.add_argument("--size", type=int, default=256,
                         help="long side of each image in pixels (default: %(default)s)")
     parser.add_argument("--device", default=default_device(),
                         help="cpu or cuda (default: cuda when torch sees one, else cpu)")
     args = parser.parse_args(argv)
+    configure_runtime(args.device)
     paths, means = normalise(args.model, args.images, args.out, args.size, args.device)
     for conv, channels in dead_filters(means).items():
         print(f"warning: {conv}: {len(channels)} filter(s) never fire on these images, left "

@@ -17,6 +17,7 @@ import numpy as np
 from google.protobuf import json_format, text_format
 
 from reproduce.caffe_schema import NetParameter
+from reproduce.caffe_synthetic import blob_proto
 
 # New-format type strings -> the old format's enum names (only those the tests write).
 V1_NAMES = {"Convolution": "CONVOLUTION", "ReLU": "RELU", "Pooling": "POOLING",
@@ -297,20 +298,6 @@ def prototxt_text(model, v1):
                   f'  bottom: "{layer.bottom}"', f'  top: "{layer.top}"',
                   *_fields(layer.params, 2), "}"]
     return "\n".join(lines) + "\n"
-
-
-def blob_proto(blob, array, legacy=True, double=False):
-    """Fill a BlobProto: legacy num/channels/height/width (1-padded on the left, as the 2014
-    files store fc weights 1×1×out×in) or shape.dim; little-endian float32 `data` or float64
-    `double_data`."""
-    if legacy:
-        blob.num, blob.channels, blob.height, blob.width = (1,) * (4 - array.ndim) + array.shape
-    else:
-        blob.shape.dim.extend(array.shape)
-    if double:
-        blob.double_data = np.asarray(array, dtype="<f8").tobytes()
-    else:
-        blob.data = np.asarray(array, dtype="<f4").tobytes()
 
 
 def caffemodel_bytes(model, v1, legacy=True, double=False):

@@ -14,7 +14,7 @@ def small_vgg(tmp_path_factory):
     only (until pool5) so it takes any input size. Layer names are VGG-19's."""
     out = tmp_path_factory.mktemp("small_vgg")
     return convert(VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", out,
-                   name="vgg19_div8", until="pool5")["torch"]
+                   name="vgg19_div8", until="pool5")["onnx"]
 
 
 @pytest.fixture(scope="module")

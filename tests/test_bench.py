@@ -10,6 +10,7 @@ from helpers import VGG_DIV8, load_script
 from torch import nn
 
 from reproduce.caffe import blob_array, read_caffemodel
+from reproduce.caffe_synthetic import write_random_caffemodel
 from reproduce.convert import convert
 from reproduce.losses import gram
 from reproduce.network import load_network
@@ -40,11 +41,11 @@ def test_flop_count_matches_a_hand_count(bench):
 def caffe_weights(caffemodel):
     """{"conv1_1.weight": ..., "conv1_1.bias": ...} read straight from the caffemodel."""
     state = {}
-    for layer in read_caffemodel(caffemodel).layers:
-        if layer.name.startswith("conv"):
-            weight, bias = (blob_array(b, layer.name) for b in layer.blobs)
-            state[f"{layer.name}.weight"] = torch.from_numpy(weight.copy())
-            state[f"{layer.name}.bias"] = torch.from_numpy(bias.reshape(-1).copy())
+    for name, blobs in read_caffemodel(caffemodel).weights.items():
+        if name.startswith("conv"):
+            weight, bias = (blob_array(b, name) for b in blobs)
+            state[f"{name}.weight"] = torch.from_numpy(weight.copy())
+            state[f"{name}.bias"] = torch.from_numpy(bias.reshape(-1).copy())
     return state
 
 
@@ -66,9 +67,9 @@ def test_plain_vgg_gives_the_converted_blobs(bench, small_vgg, pooling):
 
 
 def test_random_caffemodel_converts_and_keeps_the_scale(bench, tmp_path):
-    bench.write_random_caffemodel(VGG_DIV8 / "deploy_max.prototxt", tmp_path / "random.caffemodel")
+    write_random_caffemodel(VGG_DIV8 / "deploy_max.prototxt", tmp_path / "random.caffemodel")
     net = load_network(convert(VGG_DIV8 / "deploy_max.prototxt", tmp_path / "random.caffemodel",
-                               tmp_path, until="pool5")["torch"])
+                               tmp_path, until="pool5")["onnx"])
     x = torch.from_numpy(np.load(VGG_DIV8 / "input.npy"))
     blob = net.blobs(x, ["conv5_1"])["conv5_1"]
     assert torch.isfinite(blob).all()
@@ -80,7 +81,7 @@ def test_main_runs_at_a_tiny_size(bench, small_vgg, tmp_path, capsys):
     bench.main(["--model", str(small_vgg), "--sizes", "24,32", "--iterations", "3",
                 "--repeats", "2", "--warmup", "0", "--device", "cpu", "--json", str(out)])
     report = json.loads(out.read_text())
-    assert report["settings"]["device"] == "cpu" and report["environment"]["torch"]
+    assert report["settings"]["device"] == "cpu" and report["environment"]["onnx"]
     rows = report["results"]
     assert [r["size"] for r in rows] == [24, 32] and max(rows[1]["shape"]) == 32
     for row in rows:

@@ -172,8 +172,8 @@ def test_inputs_and_outputs_checked_before_any_task(ray, small_vgg, pictures, tm
 
 def test_network_ships_with_its_siblings(small_vgg):
     names = cluster.network_files(small_vgg)
-    assert list(names)[0] == "vgg19_div8.pt"
-    assert {"vgg19_div8.json", "vgg19_div8.onnx"} <= set(names)
+    assert list(names)[0] == "vgg19_div8.onnx"  # the network file, then its record
+    assert set(names) == {"vgg19_div8.onnx", "vgg19_div8.json"}
 
 
 def test_project_imports_without_ray():

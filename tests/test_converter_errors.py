@@ -169,7 +169,56 @@ def global_pooling_any_size(folder):
                          folder), None)
 
 
+def edit_prototxt(old, new):
+    """A case: the small net with `old` replaced by `new` in its prototxt."""
+    def spoil(folder):
+        prototxt, caffemodel = write_model(small_net(), folder)
+        assert old in prototxt.read_text()
+        prototxt.write_text(prototxt.read_text().replace(old, new, 1))
+        return prototxt, caffemodel, None
+    spoil.__name__ = f"{old} -> {new}".replace("\n", " ")
+    return spoil
+
+
+def non_finite(value, blob):
+    def spoil(folder):
+        model = small_net()
+        model.layers[0].blobs[blob].flat[1] = value
+        return (*write_model(model, folder), None)
+    spoil.__name__ = f"{value} in blob {blob}"
+    return spoil
+
+
+def cut_at_a_layer_boundary(folder):
+    """The file ends after pool1; the prototxt goes on to fc1."""
+    model = with_random_weights(Model((1, 3, 9, 11), [
+        conv("conv1", "data", num_output=4, kernel_size=3, pad=1), relu("relu1", "conv1"),
+        pool("pool1", "conv1", pool="MAX", kernel_size=2, stride=2),
+        fc("fc1", "pool1", num_output=3)]))
+    prototxt, caffemodel = write_model(model, folder)
+    edit_caffemodel(caffemodel, lambda net: net.layers.pop())
+    return prototxt, caffemodel, None
+
+
 CASES = {
+    edit_prototxt("kernel_size: 3", "kernel_size: 3\n    stride: 0"):
+        r"layer 'conv1': stride 0×0 must be positive",
+    edit_prototxt("stride: 2", "stride: 0"): r"layer 'pool1': stride 0×0 must be positive",
+    edit_prototxt("kernel_size: 2", "kernel_size: 0"): r"layer 'pool1': kernel 0×0 must be positive",
+    edit_prototxt("kernel_size: 3", "kernel_size: 13"):
+        r"layer 'conv1': kernel 13×13 is larger than its padded input 11×13",
+    edit_prototxt("kernel_size: 2", "kernel_size: 20"):
+        r"layer 'pool1': kernel 20×20 is larger than its padded input 9×11",
+    edit_prototxt("input_dim: 9", "input_dim: 0"):
+        r"input 'data': dimensions \[1, 3, 0, 11\] must all be positive",
+    edit_prototxt("input_dim: 3", "input_dim: -3"):
+        r"input 'data': dimensions \[1, -3, 9, 11\] must all be positive",
+    non_finite(np.nan, 0): r"layer 'conv1' blob 0: non-finite weights",
+    non_finite(-np.inf, 1): r"layer 'conv1' blob 1: non-finite weights",
+    cut_at_a_layer_boundary: r"layer 'fc1': no weights for this layer in the caffemodel \(.*"
+                             r"synthetic.caffemodel, [0-9,]+ bytes, ends after layer 'pool1': "
+                             r"it looks truncated",
+
     truncated: r"truncated or corrupt caffemodel",
     corrupt: r"truncated or corrupt caffemodel",
     empty: r"not a caffemodel \(no layers found\)",
@@ -215,3 +264,24 @@ def test_the_script_exits_2_with_one_error_line(tmp_path):
     assert run.stderr.startswith("error: ") and "unknown layer type LRN" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_missing_layer_elsewhere_is_not_called_truncated(tmp_path):
+    with pytest.raises(CaffeError) as error:
+        convert(*no_weights(tmp_path)[:2], tmp_path / "out")
+    assert "truncated" not in str(error.value)
+
+
+@pytest.mark.parametrize("where, message", [
+    (lambda tmp: tmp / "file.txt", "is a file, not a folder"),
+    (lambda tmp: tmp / "file.txt" / "out", "is a file, not a folder"),
+    (lambda tmp: pathlib.Path("/proc/out"), "cannot write in /proc"),
+])
+def test_an_unwritable_output_is_one_line_before_the_work(tmp_path, monkeypatch, where, message):
+    (tmp_path / "file.txt").write_text("a file")
+    prototxt, caffemodel = write_model(small_net(), tmp_path)
+    monkeypatch.setattr("reproduce.convert.read_net", None)  # the check comes first
+    with pytest.raises(ReproduceError, match=message) as error:
+        convert(prototxt, caffemodel, where(tmp_path))
+    assert str(error.value).startswith("--out ") and "\n" not in str(error.value)
+    assert (tmp_path / "file.txt").read_text() == "a file"

@@ -7,7 +7,6 @@ import pytest
 import torch
 from caffe_reference import (
     Model,
-    blob_proto,
     caffemodel_bytes,
     conv,
     dropout,
@@ -23,8 +22,9 @@ from caffe_reference import (
 from helpers import FIXTURES, VGG_DIV8
 from test_fixtures_caffe import relative_error
 
-from reproduce.caffe import CaffeError, build_net, read_prototxt
+from reproduce.caffe import CaffeError, RawBlob, build_net, read_prototxt
 from reproduce.caffe_schema import BlobProto
+from reproduce.caffe_synthetic import blob_proto
 from reproduce.convert import convert
 from reproduce.network import load_network
 
@@ -158,7 +158,7 @@ def test_converted_blobs_match_the_reference(case, tmp_path):
     make, options, sizes = CASES[case]
     model = with_random_weights(make())
     paths = convert(*write_model(model, tmp_path, **options), tmp_path)
-    net = load_network(paths["torch"])
+    net = load_network(paths["onnx"])
     assert net.blob_names == list(dict.fromkeys(layer.top for layer in model.layers))
     n, c, *spatial = model.input_shape
     for size in sizes:
@@ -168,7 +168,7 @@ def test_converted_blobs_match_the_reference(case, tmp_path):
 def test_until_stops_the_graph(tmp_path):
     model = with_random_weights(vgg_block())
     paths = convert(*write_model(model, tmp_path), tmp_path, until="relu3")
-    net = load_network(paths["torch"])
+    net = load_network(paths["onnx"])
     assert net.blob_names == ["conv1", "conv2", "pool1", "conv3"]
     assert [layer["name"] for layer in net.meta["layers"]][-1] == "relu3"
     with pytest.raises(KeyError, match="pool2"):
@@ -184,9 +184,9 @@ def test_avg_option_equals_a_prototxt_with_ave(make, tmp_path):
     averaged = Model(model.input_shape, [
         pool(layer.name, layer.bottom, **dict(layer.params["pooling_param"], pool="AVE"))
         if layer.type == "Pooling" else layer for layer in model.layers], name="averaged")
-    swapped = load_network(convert(*write_model(model, tmp_path), tmp_path)["torch"],
+    swapped = load_network(convert(*write_model(model, tmp_path), tmp_path)["onnx"],
                            pooling="avg")
-    written = load_network(convert(*write_model(averaged, tmp_path), tmp_path)["torch"])
+    written = load_network(convert(*write_model(averaged, tmp_path), tmp_path)["onnx"])
     x = random_input(model.input_shape)
     a = swapped.blobs(torch.from_numpy(x), swapped.blob_names)
     b = written.blobs(torch.from_numpy(x), written.blob_names)
@@ -225,7 +225,7 @@ def vgg19(tmp_path_factory):
     model = with_random_weights(vgg19_conv_part())
     caffemodel = folder / "vgg19_conv.caffemodel"
     caffemodel.write_bytes(caffemodel_bytes(model, v1=True, legacy=True))
-    return model, convert(DEPLOY, caffemodel, folder, until="pool5")["torch"]
+    return model, convert(DEPLOY, caffemodel, folder, until="pool5")["onnx"]
 
 
 def test_real_deploy_prototxt_converts_and_matches(vgg19):
@@ -250,5 +250,6 @@ def test_real_deploy_prototxt_infers_fc6_input_25088(vgg19):
     weights["fc6"] = [BlobProto(), BlobProto()]
     blob_proto(weights["fc6"][0], np.zeros((4096, 7), np.float32))
     blob_proto(weights["fc6"][1], np.zeros(4096, np.float32))
+    weights = {name: [RawBlob.of(b) for b in blobs] for name, blobs in weights.items()}
     with pytest.raises(CaffeError, match=r"fc6.*expected \(4096, 25088\)"):
         build_net(read_prototxt(DEPLOY), weights)

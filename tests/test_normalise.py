@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 import torch
 from helpers import VGG_DIV8, load_script
+from onnx import numpy_helper
 from test_fixtures_caffe import relative_error
 
-from reproduce.caffe import CaffeError, layer_type, read_caffemodel
+from reproduce.caffe import CaffeError, layer_type
 from reproduce.caffe_schema import NetParameter
 from reproduce.convert import convert
 from reproduce.errors import run_main
 from reproduce.files import file_digest
 from reproduce.image import load_image, preprocess
-from reproduce.network import load_network, read_network_file, save_network
+from reproduce.network import load_network, to_torch
+from reproduce.network_file import read_network, write_network
 from reproduce.normalise import normalise
 
 SIZE = 32
@@ -38,14 +40,14 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def normalised(small_vgg, images, tmp_path_factory):
-    out = tmp_path_factory.mktemp("normalised") / "vgg19_norm.pt"
+    out = tmp_path_factory.mktemp("normalised") / "vgg19_norm.onnx"
     paths, means = normalise(small_vgg, images, str(out), size=SIZE)
     return paths, means
 
 
 def conv_blobs(path):
     """The conv layers' tops from the file's layer list, in order."""
-    layers = read_network_file(path)["meta"]["layers"]
+    layers = read_network(path)[3]["layers"]
     return [layer["top"] for layer in layers if layer["type"] == "Convolution"]
 
 
@@ -70,7 +72,7 @@ def divisors(means):
 def test_each_filter_mean_is_one(small_vgg, images, normalised):
     names = conv_blobs(small_vgg)
     before = forward(load_network(small_vgg), images, names)
-    after = forward(load_network(normalised[0]["torch"]), images, names)
+    after = forward(load_network(normalised[0]["onnx"]), images, names)
     dead = 0
     for name in names:
         original, means = pooled_means(before, name), pooled_means(after, name)
@@ -94,7 +96,7 @@ def test_blobs_are_the_originals_over_the_means(small_vgg, images, normalised, p
     original = forward(load_network(small_vgg), images, names)
     k = {n: divisors(pooled_means(original, n)) for n in names}
     before = forward(load_network(small_vgg, pooling), images, names + ["pool5"])
-    after = forward(load_network(normalised[0]["torch"], pooling), images, names + ["pool5"])
+    after = forward(load_network(normalised[0]["onnx"], pooling), images, names + ["pool5"])
     for b, a in zip(before, after):  # in original units, where float32 rounding is uniform
         for name in names:
             assert relative_error(a[name] * k[name], b[name]) < 1e-5, name
@@ -105,10 +107,9 @@ def test_blobs_are_the_originals_over_the_means(small_vgg, images, normalised, p
 
 def test_provenance(small_vgg, images, normalised):
     paths, means = normalised
-    source, result = read_network_file(small_vgg), read_network_file(paths["torch"])
-    for key in ("blob_names", "input_name"):
-        assert result[key] == source[key]
-    meta = result["meta"]["normalised"]
+    source, result = read_network(small_vgg), read_network(paths["onnx"])
+    assert result[1:3] == source[1:3]  # blob names, input name
+    meta = result[3]["normalised"]
     assert meta["source"] == dict(name=pathlib.Path(small_vgg).name, sha256=file_digest(small_vgg))
     assert meta["images"] == [dict(name=p.name, sha256=file_digest(p))
                               for p in sorted(images.glob("*.png"))]
@@ -116,7 +117,7 @@ def test_provenance(small_vgg, images, normalised):
     assert list(means) == conv_blobs(small_vgg)
     with open(paths["json"], encoding="utf-8") as f:
         record = json.load(f)
-    assert record["artifacts"] == {"vgg19_norm.pt": file_digest(paths["torch"])}
+    assert record["artifacts"] == {"vgg19_norm.onnx": file_digest(paths["onnx"])}
     assert record["normalised"] == meta
 
 
@@ -128,23 +129,24 @@ def parameters(module):
 
 
 def test_dead_filter_is_left_unscaled_and_reported(small_vgg, images, tmp_path, capsys):
-    artifact = read_network_file(small_vgg)
-    module = artifact["module"]
-    with torch.no_grad():
-        module.conv1_2.bias[0] = -1e9  # never fires
-    model = tmp_path / "dead.pt"
-    save_network(model, module, artifact["blob_names"], artifact["input_name"], artifact["meta"])
-    out = tmp_path / "out" / "dead_norm.pt"
+    onnx_model, blob_names, input_name, meta = read_network(small_vgg)
+    weights = [(t.name, numpy_helper.to_array(t).copy()) for t in onnx_model.graph.initializer]
+    dict(weights)["conv1_2/bias"][0] = -1e9  # never fires
+    del onnx_model.graph.initializer[:]
+    model = tmp_path / "dead.onnx"
+    write_network(model, onnx_model, weights, blob_names, input_name, meta)
+    module = to_torch(read_network(model)[0])
+    out = tmp_path / "out" / "dead_norm.onnx"
     argv = [str(model), "--images", str(images), "--out", str(out), "--size", str(SIZE)]
     assert run_main(load_script("normalise_vgg").main, argv) == 0
     stderr = capsys.readouterr().err
     assert "warning: conv1_2: 1 filter(s) never fire on these images, left unscaled: channels 0\n" \
         in stderr
-    means = read_network_file(out)["meta"]["normalised"]["means"]
+    means = read_network(out)[3]["normalised"]["means"]
     means = {n: np.array(m) for n, m in means.items()}
     k11, k21 = (means[n][:, None, None] for n in ("conv1_1", "conv2_1"))
     k12 = means["conv1_2"][1]
-    before, after = parameters(module), parameters(read_network_file(out)["module"])
+    before, after = parameters(module), parameters(to_torch(read_network(out)[0]))
     assert np.all(k11 > 0) and k12 > 0 and means["conv1_2"][0] == 0
     # conv1_2 reads conv1_1: every input channel times conv1_1's mean; filter 0 not divided,
     # filter 1 divided by its mean
@@ -161,7 +163,7 @@ def test_dead_filter_is_left_unscaled_and_reported(small_vgg, images, tmp_path, 
 
 def full_network(tmp_path):
     return convert(VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel",
-                   tmp_path, name="full")["torch"]
+                   tmp_path, name="full")["onnx"]
 
 
 @pytest.mark.parametrize("case, message", [
@@ -171,6 +173,8 @@ def full_network(tmp_path):
     ("not a network file", "not a readable network file"),
     ("fc layers", "layer fc6_flatten reads conv5_4's output"),
     ("size 0", "size must be a positive number"),
+    ("out not .onnx", "the suffix must be one of .onnx"),
+    ("out is the model", "is the network to normalise"),
 ])
 def test_errors_leave_no_output(small_vgg, tmp_path, capsys, case, message):
     model, folder, size = small_vgg, write_images(tmp_path / "images"), SIZE
@@ -183,15 +187,16 @@ def test_errors_leave_no_output(small_vgg, tmp_path, capsys, case, message):
     elif case == "unreadable image":
         (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     elif case == "not a network file":
-        model = tmp_path / "model.pt"
+        model = tmp_path / "model.onnx"
         model.write_text("not a network")
     elif case == "fc layers":
         model = full_network(tmp_path)
-    else:
+    elif case == "size 0":
         size = 0
     out = tmp_path / "out"
     out.mkdir()
-    argv = [str(model), "--images", str(folder), "--out", str(out / "n.pt"), "--size", str(size)]
+    target = {"out not .onnx": out / "n.pt", "out is the model": model}.get(case, out / "n.onnx")
+    argv = [str(model), "--images", str(folder), "--out", str(target), "--size", str(size)]
     assert run_main(load_script("normalise_vgg").main, argv) == 2
     captured = capsys.readouterr()
     last = captured.err.strip().splitlines()[-1]
@@ -201,14 +206,14 @@ def test_errors_leave_no_output(small_vgg, tmp_path, capsys, case, message):
 
 def test_conv_only_caffemodel_converts_until_pool5(tmp_path):
     """Like the authors' vgg_normalised.caffemodel: conv layers only."""
-    full = read_caffemodel(VGG_DIV8 / "vgg19_v1.caffemodel")
+    full = NetParameter.FromString((VGG_DIV8 / "vgg19_v1.caffemodel").read_bytes())
     conv_only = NetParameter(name=full.name)
     conv_only.layers.extend(l for l in full.layers if layer_type(l) == "Convolution")
     assert len(conv_only.layers) == 16 and len(full.layers) > 16
     caffemodel = tmp_path / "vgg_normalised.caffemodel"
     caffemodel.write_bytes(conv_only.SerializeToString())
     net = load_network(convert(VGG_DIV8 / "deploy_ave.prototxt", caffemodel, tmp_path,
-                               until="pool5")["torch"])
+                               until="pool5")["onnx"])
     caffe = np.load(VGG_DIV8 / "blobs_ave.npz")
     ours = net.blobs(torch.from_numpy(np.load(VGG_DIV8 / "input.npy")), net.blob_names)
     assert set(ours) == {n for n in caffe.files if n != "data" and not n.startswith(("fc", "prob"))}

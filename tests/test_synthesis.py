@@ -25,7 +25,7 @@ def objective(small_vgg, pictures):
 def test_the_readme_example_runs(small_vgg, pictures, tmp_path, capsys, one_thread):
     text = (ROOT / "README.md").read_text()
     code = re.search(r"### From Python\n.*?```python\n(.*?)```", text, re.S).group(1)
-    for old, new in (("models/converted/vgg19.pt", str(small_vgg)),
+    for old, new in (("models/converted/vgg19.onnx", str(small_vgg)),
                      ("data/inputs/tubingen.jpg", str(pictures["photo"])),
                      ("data/inputs/starry_night.jpg", str(pictures["painting"])),
                      ("256", "24"), ("iterations=100", "iterations=3"),

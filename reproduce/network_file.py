@@ -1,0 +1,142 @@
+"""A network file: NAME.onnx, a standard ONNX model that holds data only, and its record NAME.json.
+
+The ONNX graph's outputs are named after the Caffe blobs they hold after a forward pass, and
+`metadata_props` carries the blob names in order, the input's name and the conversion record
+(`reproduce.blobs`, `reproduce.input`, `reproduce.record`, as JSON). The two files are one set:
+the .json is written last and holds the .onnx file's sha256, which `read_network` checks, so a
+run killed between the two writes, or files from two runs, are refused rather than mixed.
+
+Nothing here unpickles: an old pickled network file (.pt) is recognised by its first bytes and
+refused without being read further.
+"""
+import glob
+import hashlib
+import itertools
+import json
+import os
+import re
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import TensorProto
+
+from reproduce.errors import ReproduceError
+from reproduce.files import atomic_path, write_json
+
+FORMAT = "reproduce.network/2"
+PICKLE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save's zip container; a bare pickle
+RECONVERT = "convert the Caffe model again with scripts/convert_caffe.py"
+# ModelProto.graph, GraphProto.initializer and TensorProto.raw_data (onnx.proto field numbers)
+MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
+
+
+class NetworkError(ReproduceError):
+    """A network file that is missing or is not one this project wrote."""
+
+
+def record_path(path):
+    """NAME.json beside NAME.onnx."""
+    return os.path.splitext(os.fspath(path))[0] + ".json"
+
+
+def remove_stale_temporaries(path):
+    """Remove the hidden temporaries (.NAME.XXXXXXXX.suffix, from files.atomic_path) that a
+    killed run left beside `path`."""
+    folder, name = os.path.split(os.path.abspath(path))
+    suffix = os.path.splitext(name)[1]
+    pattern = re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
+    for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*")):
+        if pattern.fullmatch(os.path.basename(stale)) and os.path.isfile(stale):
+            os.remove(stale)
+
+
+def _varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _length_prefixed(number, length):
+    """A length-delimited field's key and length (the payload follows)."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
+def _initializer_chunks(name, array):
+    """An initializer as ModelProto bytes: a graph holding just this tensor, whose raw data is
+    the array's own memory. Protobuf merges repeated occurrences of the graph field, so such
+    pieces after the rest of the model add initializers without the model ever being built
+    (or copied) whole in memory."""
+    array = np.ascontiguousarray(array, dtype="<f4")
+    header = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
+    header = header.SerializeToString() + _length_prefixed(TENSOR_RAW_DATA, array.nbytes)
+    tensor = len(header) + array.nbytes
+    graph = _length_prefixed(GRAPH_INITIALIZER, tensor)
+    return [_length_prefixed(MODEL_GRAPH, len(graph) + tensor) + graph + header,
+            memoryview(array).cast("B")]
+
+
+def write_network(path, model, weights, blob_names, input_name, meta):
+    """Write NAME.onnx (the model, then `weights` [(name, float32 array)] as its initializers)
+    and then NAME.json (`meta` and the .onnx file's sha256), each atomically; stale temporaries
+    of an earlier killed run are removed first. Returns {"onnx": path, "json": path}."""
+    paths = dict(onnx=os.fspath(path), json=record_path(path))
+    for p in paths.values():
+        remove_stale_temporaries(p)
+    del model.metadata_props[:]
+    for key, value in (("format", FORMAT), ("blobs", list(blob_names)), ("input", input_name),
+                       ("record", meta)):
+        model.metadata_props.add(key=f"reproduce.{key}", value=json.dumps(value))
+    digest = hashlib.sha256()
+    with atomic_path(paths["onnx"]) as tmp, open(tmp, "wb") as f:
+        pieces = (_initializer_chunks(name, array) for name, array in weights)
+        for chunk in itertools.chain([model.SerializeToString()], itertools.chain.from_iterable(pieces)):
+            f.write(chunk)
+            digest.update(chunk)
+    write_json(paths["json"], dict(meta, artifacts={os.path.basename(paths["onnx"]):
+                                                    digest.hexdigest()}))
+    return paths
+
+
+def _check_record(path, data):
+    """Refuse a .onnx whose record is missing or names another file's sha256."""
+    record = record_path(path)
+    try:
+        with open(record, encoding="utf-8") as f:
+            artifacts = json.load(f)["artifacts"]
+    except FileNotFoundError:
+        raise NetworkError(f"{path}: its record {os.path.basename(record)} is missing (an "
+                           f"interrupted conversion?); {RECONVERT}") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise NetworkError(f"{record}: not a readable network record ({e}); {RECONVERT}") from None
+    expected = artifacts.get(os.path.basename(path)) if isinstance(artifacts, dict) else None
+    if expected != hashlib.sha256(data).hexdigest():
+        raise NetworkError(f"{path}: its sha256 is not the one its record "
+                           f"{os.path.basename(record)} names (files of different or interrupted "
+                           f"runs?); {RECONVERT}")
+
+
+def read_network(path):
+    """(onnx.ModelProto, blob names, input name, record) of a network file, checked against its
+    record. Never unpickles: an old pickled network file is refused from its first bytes."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise NetworkError(f"{path}: no such network file ({RECONVERT})")
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(PICKLE_STARTS):
+        raise NetworkError(f"{path}: a pickled network file of an older version, not read (a "
+                           f"pickle can run code); {RECONVERT}")
+    try:
+        model = onnx.load_from_string(data)
+        props = {p.key: json.loads(p.value) for p in model.metadata_props}
+    except (DecodeError, ValueError) as e:
+        raise NetworkError(f"{path}: not a readable network file ({e})") from None
+    if props.get("reproduce.format") != FORMAT:
+        raise NetworkError(f"{path}: not a readable network file (not an ONNX file written by "
+                           "scripts/convert_caffe.py)")
+    _check_record(path, data)
+    return model, props["reproduce.blobs"], props["reproduce.input"], props["reproduce.record"]
