@@ -96,8 +96,8 @@ def make_figures(names, paper, preset, out, model, device="cpu", data_dirs=(), j
     figures = [FIGURES[name](paper) for name in names]
     progress = sys.stderr.isatty() if progress is None else progress
     backend = backend or backend_for(device, jobs, progress)
+    inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
     with results_lock(pathlib.Path(out)):
-        inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
         run = make_run(out, paper, preset, model, inputs, device, optimiser, force)
         plans = [(f, plan(f, run)) for f in figures]
         for panel in (p for _, panels in plans for p in panels if p.status != "pending"):
@@ -114,6 +114,8 @@ def make_figures(names, paper, preset, out, model, device="cpu", data_dirs=(), j
         done = 0
         try:
             tasks = [Task(key, panel.config) for key, (_, _, panel) in pending.items()]
+            if tasks:
+                log(f"rendering {len(tasks)} panels: {', '.join(pending)}")
             with contextlib.closing(backend(tasks)) as finished:
                 for task, result in finished:
                     figure, panels, panel = pending[task.key]
