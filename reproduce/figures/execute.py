@@ -45,9 +45,14 @@ def render(config, progress=False):
                 image_sha256=file_digest(config.output))
 
 
+def started(task, device):
+    print(f"{task.key}: started on {device}", flush=True)
+
+
 def in_process(tasks, progress=False):
     """Render the tasks one after the other in this process."""
     for task in tasks:
+        started(task, task.config.device)
         yield task, render(task.config, progress)
 
 
@@ -67,6 +72,7 @@ def _worker(device, threads, tasks, results):
     with contextlib.suppress(KeyboardInterrupt), interrupts_raise():
         while (task := tasks.get()) is not None:
             try:
+                started(task, device)
                 config = dataclasses.replace(task.config, device=device)
                 results.put((task.key, render(config), None))
             except Exception as e:  # sent to the driver, which stops the run with it
