@@ -16,10 +16,10 @@ from helpers import ROOT, load_script
 import reproduce.figures.execute as execute
 import reproduce.figures.plan as plan
 from reproduce.errors import run_main
-from reproduce.figures import FIGURES, PRESETS
+from reproduce.figures import FIGURES, PRESETS, make_figures
 from reproduce.figures.execute import worker_devices
 from reproduce.figures.layout import Place, draw, save
-from reproduce.figures.tables import caption, ratio_math, ratio_text
+from reproduce.figures.tables import Preset, caption, ratio_math, ratio_text
 from reproduce.files import file_digest
 
 REFERENCE = ROOT / "data" / "reference" / "neural-style-fig2"
@@ -287,6 +287,22 @@ def test_parallel_jobs_render_every_panel(tmp_path, small_vgg, data_dir):
     assert [e["status"] for e in entries] == ["computed"] * 5
     assert {e["parameters"]["style_size"] for e in entries} == {"content"}
     assert (tmp_path / "cvpr" / "fig2.png").is_file()
+
+
+def test_a_backend_is_a_function_of_the_tasks(tmp_path, small_vgg, data_dir):
+    given = []
+
+    def backend(tasks):  # any order, as a pool or a cluster would finish them
+        given.extend(task.key for task in tasks)
+        for task in reversed(tasks):
+            yield task, execute.render(task.config)
+
+    manifests = make_figures(["fig2"], "arxiv", Preset("quick", 32, 3), tmp_path, small_vgg,
+                             data_dirs=[data_dir], backend=backend, log=lambda line: None)
+    assert given == [f"arxiv/fig2/tubingen_{style}" for style in
+                     ("shipwreck", "starry", "scream", "seated_nude", "composition_vii")]
+    assert [e["status"] for e in manifests[0]["panels"]] == ["computed"] * 5
+    assert manifests[0] == manifest(tmp_path, "fig2")
 
 
 def test_worker_devices(monkeypatch):

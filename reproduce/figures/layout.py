@@ -16,7 +16,7 @@ LABEL_IN = 0.75        # left margin when rows are labelled
 TITLE_IN = 0.25        # top margin when columns are labelled
 CAPTION_LINE_IN = 0.16
 FONT_PT = 8
-CHAR_EM = 0.6          # mean width of a character of the caption, in em (for wrapping)
+CHAR_EM = 0.52         # mean width of a character of the caption, in em (for wrapping)
 DPI = 200
 GREY = 0.8             # a panel left out
 

@@ -2,8 +2,10 @@
 its panel finishes and each figure (PNG, PDF, manifest) as soon as all its panels are done. One
 make_figures at a time writes into a results folder (an OS file lock)."""
 import contextlib
+import os
 import pathlib
 import sys
+from collections.abc import Callable, Iterator, Sequence
 
 import filelock
 
@@ -12,11 +14,13 @@ from reproduce.figures import layout
 from reproduce.figures.execute import Task, backend_for
 from reproduce.figures.manifest import manifest
 from reproduce.figures.plan import find_inputs, make_run, plan
-from reproduce.figures.tables import FIGURES, caption
+from reproduce.figures.tables import FIGURES, Preset, caption
 from reproduce.files import check_writable_folder, write_json
 from reproduce.image import load_image
 
 LOCK = ".make_figures.lock"
+PathLike = str | os.PathLike
+Backend = Callable[[list[Task]], Iterator[tuple[Task, dict]]]
 
 
 @contextlib.contextmanager
@@ -87,11 +91,16 @@ def write_figure(figure, panels, run):
     return written
 
 
-def make_figures(names, paper, preset, out, model, device="cpu", data_dirs=(), jobs=1,
-                 force=False, optimiser="scipy", log=print, backend=None, progress=None):
+def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike,
+                 model: PathLike, device: str = "cpu", data_dirs: Sequence[PathLike] = (),
+                 jobs: int = 1, force: bool = False, optimiser: str = "scipy",
+                 log: Callable[[str], None] = print, backend: Backend | None = None,
+                 progress: bool | None = None) -> list[dict]:
     """Render the named figures of one paper version; returns their manifests. Every input is
     checked before any panel runs; a figure is written only when all its panels are done. On
-    Ctrl-C or SIGTERM the run stops, says what is done, and re-raises the interrupt."""
+    Ctrl-C or SIGTERM the run stops, says what is done, and re-raises the interrupt. `backend`
+    (default: in this process, or a process pool for --jobs) takes the list of Tasks and yields
+    (task, result) as each finishes; closing it must stop its work."""
     check_writable_folder(out, "--out")
     figures = [FIGURES[name](paper) for name in names]
     progress = sys.stderr.isatty() if progress is None else progress
