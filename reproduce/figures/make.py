@@ -14,7 +14,7 @@ from reproduce.figures import layout
 from reproduce.figures.execute import Task, backend_for
 from reproduce.figures.manifest import manifest
 from reproduce.figures.plan import find_inputs, make_run, plan
-from reproduce.figures.tables import FIGURES, Preset, caption
+from reproduce.figures.tables import FIGURES, Job, Preset, caption
 from reproduce.files import check_writable_folder, write_json
 from reproduce.image import load_image
 
@@ -71,7 +71,7 @@ def places(figure, panels, run):
         return None if path is None else load_image(path, run.preset.size)
 
     def place(cell):
-        if not hasattr(cell.item, "changes"):
+        if not isinstance(cell.item, Job):
             return layout.Place(picture(cell.item), cell.letter)
         panel = by_job[id(cell.item)]
         image = None if panel.status == "skipped" else load_image(panel.image)
