@@ -5,23 +5,30 @@ Each pair is resized to a common size (the smaller image's) and compared by PSNR
 K2 = 0.03, per channel, averaged over the positions whose window lies inside the image), and
 with the VGG network by the style distance Σ_l w_l E_l (eq. 4–5, the reference as the style
 image) and the content distance at conv4_2 (eq. 1, the reference as the content image).
+
+The report (report.md, report.json, one side-by-side PNG per pair) is built in a temporary folder
+beside --out and swapped into place as one set; --out may be neither a compared folder, nor
+inside one, nor hold one.
 """
+import contextlib
 import math
+import os
 import pathlib
+import shutil
+import tempfile
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from reproduce.config import TransferConfig
 from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path, file_digest, write_json
-from reproduce.image import load_image, resize, save_image
+from reproduce.files import atomic_path, check_writable_folder, file_digest, write_json
+from reproduce.image import READ_SUFFIXES, load_image, resize, save_image
 from reproduce.objective import paper_losses
 
 PEAK = 255.0
 SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # the 11×11 Gaussian window of Wang et al.
 SSIM_K1, SSIM_K2 = 0.01, 0.03
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 METRICS = ("psnr", "ssim", "style", "content")
 DISTANCES = ("style", "content")  # the metrics --fail-above may bound
 
@@ -79,29 +86,90 @@ def images_in(folder):
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise ReproduceError(f"{folder}: no such folder")
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in READ_SUFFIXES}
 
 
-def compare(result_path, reference_path, net, out):
-    """The metrics of one pair, with its side-by-side image written to `out`."""
+def parse_bounds(texts):
+    """{measure: bound} from --fail-above MEASURE=VALUE texts: a known distance, a finite value."""
+    limits = {}
+    for text in texts:
+        measure, _, value = text.partition("=")
+        try:
+            limits[measure] = float(value)
+        except ValueError:
+            limits[measure] = math.nan
+        if measure not in DISTANCES or not math.isfinite(limits[measure]):
+            raise ReproduceError(f"--fail-above {text!r}: expected MEASURE=VALUE with MEASURE one "
+                                 f"of {', '.join(DISTANCES)} and VALUE a finite number")
+    return limits
+
+
+def check_report_folder(out, results, reference):
+    """Fail now unless `out` can take the report without touching what is compared: it may not
+    be a compared folder, lie inside one, or hold one, and if it exists it must be empty or an
+    earlier report (which the new one replaces)."""
+    out = pathlib.Path(out).resolve()
+    for folder in map(lambda f: pathlib.Path(f).resolve(), (results, reference)):
+        if out == folder or folder in out.parents or out in folder.parents:
+            raise ReproduceError(f"--out {out}: is, is inside or holds the compared folder "
+                                 f"{folder}; give a separate report folder")
+    if out.is_file():
+        raise ReproduceError(f"--out {out}: is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
+        raise ReproduceError(f"--out {out}: holds files that are not a report of "
+                             f"diff_figures.py; give an empty or new folder")
+    check_writable_folder(out.parent, "--out")
+
+
+@contextlib.contextmanager
+def report_set(out):
+    """Yield a new folder beside `out` to build the report in; on success it replaces `out`
+    (an earlier report) as one set, on failure it is removed and `out` is left as it was."""
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    try:
+        yield new
+        new.chmod(0o755)  # mkdtemp makes it the owner's alone
+        if out.exists():
+            old = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, old)
+            os.replace(new, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(new, out)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+
+
+def compare(result_path, reference_path, net, image):
+    """The metrics of one pair, with its side-by-side image written to `image`."""
     result, reference = common_size(load_image(result_path), load_image(reference_path))
-    save_image(out, side_by_side(result, reference))
-    return dict(result=str(result_path), reference=str(reference_path), image=str(out),
+    save_image(image, side_by_side(result, reference))
+    return dict(result=str(result_path), reference=str(reference_path), image=image.name,
                 size=list(result.shape[:2]), psnr=psnr(result, reference),
                 ssim=ssim(result, reference),
                 **vgg_distances(net, result, reference, reference_path))
 
 
 def diff_folders(results, reference, out, net, model, limits=None):
-    """Compare every pair of same-named images; write report.json and report.md into `out`
-    and return the report. `limits` ({metric: bound}) lists the pairs above a bound as failures."""
+    """Compare every pair of same-named images; write report.json, report.md and the
+    side-by-side images into `out` as one set and return the report. `limits` ({metric: bound})
+    lists the pairs above a bound as failures."""
+    check_report_folder(out, results, reference)
     ours, theirs = images_in(results), images_in(reference)
     names = [name for name in ours if name in theirs]
     if not names:
         raise ReproduceError(f"no image names in common between {results} and {reference}")
-    out = pathlib.Path(out)
-    pairs = {name: compare(ours[name], theirs[name], net, out / f"{name}.png") for name in names}
-    limits = limits or {}
+    with report_set(out) as folder:
+        return write_report(folder, results, reference, ours, theirs, names, net, model,
+                            limits or {})
+
+
+def write_report(folder, results, reference, ours, theirs, names, net, model, limits):
+    """Compare the named pairs and write the report's files into `folder`."""
+    pairs = {name: compare(ours[name], theirs[name], net, folder / f"{name}.png")
+             for name in names}
     failures = [dict(name=name, metric=m, value=pairs[name][m], limit=bound)
                 for name in names for m, bound in limits.items() if pairs[name][m] > bound]
     report = dict(results=str(results), reference=str(reference), model=str(model),
@@ -110,8 +178,8 @@ def diff_folders(results, reference, out, net, model, limits=None):
                   only_in_reference=sorted(set(theirs) - set(ours)))
     finite = {name: dict(pair, psnr=None if math.isinf(pair["psnr"]) else pair["psnr"])
               for name, pair in pairs.items()}
-    write_json(out / "report.json", dict(report, pairs=finite))  # JSON has no infinity: null
-    write_markdown(out / "report.md", report)
+    write_json(folder / "report.json", dict(report, pairs=finite))  # JSON has no infinity: null
+    write_markdown(folder / "report.md", report)
     return report
 
 
@@ -127,7 +195,7 @@ def write_markdown(path, report):
              "| panel | size | PSNR | SSIM | style | content | result / reference / difference |",
              "|---|---|---|---|---|---|---|"]
     for name, pair in report["pairs"].items():
-        image = pathlib.Path(pair["image"]).name
+        image = pair["image"]
         lines.append(f"| {name} | {pair['size'][1]}×{pair['size'][0]} | {pair['psnr']:.2f} | "
                      f"{pair['ssim']:.3f} | {pair['style']:.4g} | {pair['content']:.4g} | "
                      f"![{name}]({image}) |")

@@ -3,30 +3,19 @@
 
 For each pair: a side-by-side image (result | reference | absolute difference), PSNR and SSIM
 after resizing to a common size, and the paper's measures with the VGG network (style distance
-Σ w_l E_l, content distance at conv4_2). Writes REPORT_DIR/report.md and report.json. With
---fail-above, exits 1 when a pair's distance is above its bound.
+Σ w_l E_l, content distance at conv4_2). Writes REPORT_DIR/report.md and report.json, all
+files of the report as one set. REPORT_DIR may not be, lie inside or hold a compared folder.
+With --fail-above, exits 1 when a pair's distance is above its bound.
 """
 import argparse
 import pathlib
 import sys
 
-from reproduce.diff import DISTANCES, diff_folders
+from reproduce.diff import DISTANCES, check_report_folder, diff_folders, parse_bounds
 from reproduce.errors import run_main
-from reproduce.figures import MODEL, ROOT, require_model
+from reproduce.figures import MODEL, require_model
+from reproduce.files import ROOT
 from reproduce.network import load_network
-
-
-def bound(text):
-    """METRIC=VALUE for --fail-above."""
-    metric, _, value = text.partition("=")
-    try:
-        value = float(value)
-    except ValueError:
-        value = None
-    if metric not in DISTANCES or value is None:
-        raise argparse.ArgumentTypeError(f"expected METRIC=VALUE with METRIC one of "
-                                         f"{', '.join(DISTANCES)}, not {text!r}")
-    return metric, value
 
 
 def main(argv=None):
@@ -37,14 +26,15 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--model", type=pathlib.Path, default=MODEL,
                         help=f"converted network (default {MODEL.relative_to(ROOT)})")
-    parser.add_argument("--fail-above", type=bound, action="append", default=[],
+    parser.add_argument("--fail-above", action="append", default=[],
                         metavar="METRIC=VALUE",
                         help=f"exit 1 if a pair's {' or '.join(DISTANCES)} distance is above VALUE")
     args = parser.parse_args(argv)
+    limits = parse_bounds(args.fail_above)  # every check before the network loads
+    check_report_folder(args.out, args.results, args.reference)
     require_model(args.model)
     net = load_network(args.model, pooling="avg")
-    report = diff_folders(args.results, args.reference, args.out, net, args.model,
-                          dict(args.fail_above))
+    report = diff_folders(args.results, args.reference, args.out, net, args.model, limits)
     print(f"compared {len(report['pairs'])} pairs; wrote {pathlib.Path(args.out) / 'report.md'}")
     for failure in report["failures"]:
         print(f"above bound: {failure['name']} {failure['metric']} {failure['value']:.4g} > "

@@ -3,8 +3,9 @@
 reproduce/figures.py.
 
 Writes, under OUT/<paper>/: every panel as <figure>/<panel>.png with its record <panel>.json,
-the figure in the paper's layout as <figure>.png, and its manifest <figure>.json. Panels done
-before with the same parameters and model are reused; --force renders them again.
+the figure in the paper's layout as <figure>.png and <figure>.pdf, and its manifest
+<figure>.json. Panels done before with the same parameters and model are reused; --force renders
+them again. Ctrl-C or SIGTERM stops the whole run (exit 130 or 143); run again to continue.
 """
 import argparse
 import dataclasses
@@ -21,10 +22,10 @@ from reproduce.figures import (
     PAPERS,
     PRESETS,
     PROTOTXT,
-    ROOT,
     make_figures,
     require_model,
 )
+from reproduce.files import ROOT, check_writable_folder
 from reproduce.network import configure_runtime, default_device
 from reproduce.transfer import OPTIMISERS
 
@@ -87,12 +88,14 @@ def main(argv=None):
     preset = preset_from(args)
     if min(preset.size, preset.iterations, args.jobs) < 1:
         raise ReproduceError("--size, --iterations and --jobs must be positive")
-    configure_runtime(args.device)  # checks the device before any download or panel
+    check_writable_folder(args.out, "--out")  # before any download, network or panel
+    configure_runtime(args.device)  # checks the device too
     ensure_model(args.model, args.fetch)
     names = list(FIGURES) if args.figure == "all" else [args.figure]
     for manifest in make_figures(names, args.paper, preset, args.out, args.model, args.device,
                                  args.data, args.jobs, args.force, args.optimiser):
-        print(f"wrote {manifest['image']} ({manifest['caption'].splitlines()[-1]})")
+        print(f"wrote {manifest['files']['png']['file']} and .pdf "
+              f"({manifest['caption'].splitlines()[-1]})")
 
 
 if __name__ == "__main__":

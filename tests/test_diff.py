@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from helpers import ROOT, load_script
 
+import reproduce.diff as diff
 from reproduce.diff import (
     SSIM_K1,
     common_size,
+    compare,
     diff_folders,
     psnr,
     side_by_side,
@@ -157,8 +159,70 @@ def test_command_line_check(small_vgg, folders, tmp_path, capsys):
     assert run_main(main, common + bounds) == 0
     assert run_main(main, common + ["--fail-above", "content=0"]) == 1
     assert "above bound: moved content" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(common + ["--fail-above", "psnr=30"])
+
+
+
+@pytest.mark.parametrize("bound", ["style=nan", "style=inf", "content=-inf", "psnr=30", "style",
+                                   "style=abc"])
+def test_fail_above_is_checked_before_comparing(folders, tmp_path, capsys, bound):
+    main = load_script("diff_figures").main
+    argv = [str(f) for f in folders] + ["--model", str(tmp_path / "none.pt"), "--out",
+                                        str(tmp_path / "r"), "--fail-above", bound]
+    assert run_main(main, argv) == 2  # before the (missing) network is looked at
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--fail-above {bound!r}" in err and "finite" in err
+    assert not (tmp_path / "r").exists()
+
+
+def listing(*folders):
+    return {p: p.read_bytes() for folder in folders for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["results", "reference", "results/report", "reference/a/b",
+                                   "."])
+def test_out_in_or_around_a_compared_folder_is_refused(small_vgg, folders, tmp_path, capsys,
+                                                       where):
+    before = listing(tmp_path)
+    argv = [str(f) for f in folders] + ["--model", str(small_vgg), "--out", str(tmp_path / where)]
+    assert run_main(load_script("diff_figures").main, argv) == 2
+    assert "compared folder" in capsys.readouterr().err
+    assert listing(tmp_path) == before and not (tmp_path / "results" / "report").exists()
+
+
+def test_out_holding_other_files_is_refused(small_vgg, folders, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    argv = [str(f) for f in folders] + ["--model", str(small_vgg), "--out", str(tmp_path / "mine")]
+    assert run_main(load_script("diff_figures").main, argv) == 2
+    assert "not a report" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_report_is_replaced_as_one_set(net, small_vgg, folders, tmp_path, monkeypatch):
+    out = tmp_path / "report"
+    diff_folders(*folders, out, net, small_vgg)
+    before = listing(out)
+    calls = []
+
+    def fail_second(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C half-way through the comparisons
+        return compare(*args)
+
+    monkeypatch.setattr(diff, "compare", fail_second)
+    with pytest.raises(KeyboardInterrupt):
+        diff_folders(*folders, out, net, small_vgg)
+    assert listing(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference", "report", "results"]
+    monkeypatch.undo()
+    save_image(folders[1] / "moved.png", shifted(load_image(folders[1] / "moved.png"), 4))
+    diff_folders(*folders, out, net, small_vgg)
+    assert listing(out) != before
+    assert sorted(p.name for p in out.iterdir()) == ["moved.png", "report.json", "report.md",
+                                                     "same.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference", "report", "results"]
 
 
 def test_command_line_errors_write_no_report(small_vgg, folders, tmp_path, capsys):

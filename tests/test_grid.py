@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from reproduce.figures import SHIPPED, fig3
+from reproduce.figures import SHIPPED
+from reproduce.figures.tables import fig3
 from reproduce.files import ROOT
 from reproduce.grid import KINDS, RUN_FIELDS, GridError, load_grid
 from reproduce.transfer import TransferConfig
@@ -58,7 +59,8 @@ def test_fig3_grid_is_the_papers_fig3():
     jobs = fig3("arxiv").jobs  # the same panels, in the same order, as the figure's table
     assert [name for name, _ in grid.panels] == [job.name for job in jobs]
     for (_, overrides), job in zip(grid.panels, jobs):
-        assert (overrides["style_layers"], overrides["ratio"]) == (job.style_layers, job.ratio)
+        assert (overrides["style_layers"], overrides["ratio"]) == \
+            (job.changes["style_layers"], job.changes["ratio"])
 
 
 def test_axes_expand_in_order_with_paths_beside_the_file(folder):

@@ -1,0 +1,136 @@
+"""Rendering panels. A backend takes the pending tasks and yields each (task, result) as it
+finishes; the driver writes records and figures. Two backends: in this process, and a pool of
+worker processes (one per GPU, or several on the CPU). On Ctrl-C or SIGTERM the driver closes
+the backend, which stops its workers; what they had not finished yields nothing."""
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import queue
+import signal
+from dataclasses import dataclass
+
+import torch
+
+from reproduce.errors import ReproduceError, interrupts_raise
+from reproduce.files import file_digest
+from reproduce.network import configure_runtime, load_network
+from reproduce.transfer import TransferConfig, run_transfer
+
+RESULT_KEYS = ("completed", "stop", "iterations", "losses", "alpha", "beta", "seconds",
+               "model_sha256")
+STOP_SECONDS = 10  # a stopped worker writes its image; after this long it is killed
+_NETS = {}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One panel to render: its key (paper/figure/panel) and its config."""
+    key: str
+    config: TransferConfig
+
+
+def network(model, pooling, device):
+    """The network, loaded once per process for each pooling and device."""
+    if (model, pooling, device) not in _NETS:
+        _NETS[model, pooling, device] = load_network(model, pooling=pooling, device=device)
+    return _NETS[model, pooling, device]
+
+
+def render(config, progress=False):
+    """Run one panel's transfer; returns what its record needs (the image's sha256 included)."""
+    summary = run_transfer(config, net=network(config.model, config.pooling, config.device),
+                           progress=progress)
+    return dict({k: summary[k] for k in RESULT_KEYS}, device=config.device,
+                image_sha256=file_digest(config.output))
+
+
+def started(task, device):
+    print(f"{task.key}: started on {device}", flush=True)
+
+
+def in_process(tasks, progress=False):
+    """Render the tasks one after the other in this process."""
+    for task in tasks:
+        started(task, task.config.device)
+        yield task, render(task.config, progress)
+
+
+def worker_devices(device, jobs):
+    """The devices of the worker processes: one per GPU where several exist, else `jobs` CPU
+    processes; an empty list renders in this process."""
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if jobs > 1 else 0
+        return [f"cuda:{i}" for i in range(min(jobs, count))] if count > 1 else []
+    return [device] * jobs if jobs > 1 else []
+
+
+def _worker(device, threads, tasks, results):
+    """A worker process: render tasks on its device until told to stop (None). SIGTERM (from
+    the driver) or SIGINT stops it as a transfer stops: its image written, marked unfinished."""
+    torch.set_num_threads(threads)
+    configure_runtime(device)  # a spawned process starts with the defaults
+    with contextlib.suppress(KeyboardInterrupt), interrupts_raise():
+        while (task := tasks.get()) is not None:
+            try:
+                started(task, device)
+                config = dataclasses.replace(task.config, device=device)
+                results.put((task.key, render(config), None))
+            except Exception as e:  # sent to the driver, which stops the run with it
+                results.put((task.key, None, str(e) if isinstance(e, ReproduceError)
+                             else f"{type(e).__name__}: {e}"))
+
+
+def process_pool(tasks, devices):
+    """Render the tasks in one worker process per device; yields each as it finishes. Closing
+    the generator (the driver does on any exception, Ctrl-C and SIGTERM included) kills the
+    workers, so nothing they had not finished is reported."""
+    context = multiprocessing.get_context("spawn")
+    todo, results = context.Queue(), context.Queue()
+    by_key = {task.key: task for task in tasks}
+    for task in [*tasks, *[None] * len(devices)]:
+        todo.put(task)
+    threads = max(1, (os.cpu_count() or 1) // len(devices))
+    workers = [context.Process(target=_worker, args=(d, threads, todo, results), daemon=True)
+               for d in devices]
+    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # workers inherit: the driver stops them
+    try:
+        for worker in workers:
+            worker.start()
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    try:
+        for _ in tasks:
+            key, result, error = next_result(results, workers)
+            if error:
+                raise ReproduceError(f"{key}: {error}")
+            yield by_key[key], result
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(STOP_SECONDS)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        todo.cancel_join_thread()
+        results.cancel_join_thread()
+
+
+def next_result(results, workers):
+    """The next finished task from the workers; an error if one of them died."""
+    while True:
+        try:
+            return results.get(timeout=0.2)
+        except queue.Empty:
+            dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if dead:
+                raise ReproduceError(f"a worker process died (exit code {dead[0]})") from None
+
+
+def backend_for(device, jobs, progress=False):
+    """The backend for `jobs` parallel panels on `device`: a function of the tasks."""
+    def backend(tasks):
+        devices = worker_devices(device, min(jobs, len(tasks)))
+        return process_pool(tasks, devices) if devices else in_process(tasks, progress)
+    return backend

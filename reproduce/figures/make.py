@@ -1,0 +1,145 @@
+"""The driver: plan the panels, render the pending ones through a backend, write each record as
+its panel finishes and each figure (PNG, PDF, manifest) as soon as all its panels are done. One
+make_figures at a time writes into a results folder (an OS file lock)."""
+import contextlib
+import os
+import pathlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+
+import filelock
+
+from reproduce.errors import ReproduceError
+from reproduce.figures import layout
+from reproduce.figures.execute import Task, backend_for
+from reproduce.figures.manifest import manifest
+from reproduce.figures.plan import find_inputs, make_run, plan
+from reproduce.figures.tables import FIGURES, Job, Preset, caption
+from reproduce.files import check_writable_folder, write_json
+from reproduce.image import load_image
+
+LOCK = ".make_figures.lock"
+PathLike = str | os.PathLike
+Backend = Callable[[list[Task]], Iterator[tuple[Task, dict]]]
+
+
+@contextlib.contextmanager
+def results_lock(out):
+    """Hold the results folder's lock for the block; refuse at once if another run holds it."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(out / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise ReproduceError(f"--out {out}: another make_figures.py is writing there; wait for "
+                             f"it to finish or choose another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def figure_files(figure, run):
+    folder = run.out / figure.paper
+    return dict(png=folder / f"{figure.name}.png", pdf=folder / f"{figure.name}.pdf",
+                manifest=folder / f"{figure.name}.json")
+
+
+def discard(figure, panels, run):
+    """Before a figure's panels change: remove its files and the records of the panels about to
+    be rendered, so that nothing on disk vouches for what is being replaced."""
+    for path in figure_files(figure, run).values():
+        path.unlink(missing_ok=True)
+    for panel in panels:
+        if panel.status == "pending":
+            panel.record_path.unlink(missing_ok=True)
+
+
+def write_record(panel, result):
+    """A finished panel's record: its parameters and the transfer's results."""
+    panel.record = dict(parameters=panel.parameters, **result)
+    panel.status = "computed" if result["completed"] else "unfinished"
+    write_json(panel.record_path, panel.record)
+
+
+def places(figure, panels, run):
+    """The figure's grid for the layout: panel images and input images, with insets."""
+    by_job = {id(p.job): p for p in panels}
+
+    def picture(key):
+        path = run.inputs.get(key)
+        return None if path is None else load_image(path, run.preset.size)
+
+    def place(cell):
+        if not isinstance(cell.item, Job):
+            return layout.Place(picture(cell.item), cell.letter)
+        panel = by_job[id(cell.item)]
+        image = None if panel.status == "skipped" else load_image(panel.image)
+        return layout.Place(image, cell.letter, picture(cell.inset))
+
+    return [[place(cell) for cell in row] for row in figure.rows]
+
+
+def write_figure(figure, panels, run):
+    """The figure as PNG and PDF, then its manifest (last: it vouches for the others)."""
+    files = figure_files(figure, run)
+    text = caption(figure, run.preset)
+    drawn = layout.draw(places(figure, panels, run), figure.row_labels, figure.col_labels, text)
+    layout.save(drawn, files["png"], files["pdf"])
+    written = manifest(figure, panels, run, text, dict(png=files["png"], pdf=files["pdf"]))
+    write_json(files["manifest"], written)
+    return written
+
+
+def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike,
+                 model: PathLike, device: str = "cpu", data_dirs: Sequence[PathLike] = (),
+                 jobs: int = 1, force: bool = False, optimiser: str = "scipy",
+                 log: Callable[[str], None] = print, backend: Backend | None = None,
+                 progress: bool | None = None) -> list[dict]:
+    """Render the named figures of one paper version; returns their manifests. Every input is
+    checked before any panel runs; a figure is written only when all its panels are done. On
+    Ctrl-C or SIGTERM the run stops, says what is done, and re-raises the interrupt. `backend`
+    (default: in this process, or a process pool for --jobs) takes the list of Tasks and yields
+    (task, result) as each finishes; closing it must stop its work."""
+    check_writable_folder(out, "--out")
+    figures = [FIGURES[name](paper) for name in names]
+    progress = sys.stderr.isatty() if progress is None else progress
+    backend = backend or backend_for(device, jobs, progress)
+    inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
+    with results_lock(pathlib.Path(out)):
+        run = make_run(out, paper, preset, model, inputs, device, optimiser, force)
+        plans = [(f, plan(f, run)) for f in figures]
+        for panel in (p for _, panels in plans for p in panels if p.status != "pending"):
+            log(panel.reason or f"{panel.title}: reused (done before with the same parameters "
+                                f"and network)")
+        manifests = {}
+        for figure, panels in plans:
+            if any(p.status == "pending" for p in panels):
+                discard(figure, panels, run)
+            else:
+                manifests[figure.name] = write_figure(figure, panels, run)
+        pending = {p.key: (f, panels, p) for f, panels in plans for p in panels
+                   if p.status == "pending"}
+        done = 0
+        try:
+            tasks = [Task(key, panel.config) for key, (_, _, panel) in pending.items()]
+            if tasks:
+                log(f"rendering {len(tasks)} panels: {', '.join(pending)}")
+            with contextlib.closing(backend(tasks)) as finished:
+                for task, result in finished:
+                    figure, panels, panel = pending[task.key]
+                    write_record(panel, result)
+                    done += 1
+                    log(f"{panel.title}: {result['iterations']} iterations in "
+                        f"{result['seconds']:.1f} s, L_total {result['losses']['total']:.4g}"
+                        + ("" if result["completed"] else
+                           f"; unfinished ({result['stop']}), not counted as done"))
+                    if all(p.status != "pending" for p in panels):
+                        manifests[figure.name] = write_figure(figure, panels, run)
+        except KeyboardInterrupt:
+            written = ", ".join(manifests) or "none"
+            print(f"stopped: {done} of {len(pending)} panels rendered and recorded this run; "
+                  f"figures written: {written}; run the same command again to render the rest "
+                  f"(finished panels are reused)", file=sys.stderr)
+            raise
+    return [manifests[f.name] for f in figures]

@@ -1,0 +1,160 @@
+"""Which panels a run must render: inputs found, each panel's TransferConfig as overrides of one
+base config, and reuse of a panel only when its record vouches that it is done."""
+import dataclasses
+import json
+import pathlib
+from dataclasses import dataclass
+
+from reproduce.errors import ReproduceError
+from reproduce.figures.tables import BASE_CONTENT, INPUTS, STYLE_SIZE, Figure, Job, Preset
+from reproduce.files import ROOT, file_digest
+from reproduce.image import load_image
+from reproduce.network import VGG19
+from reproduce.transfer import TransferConfig
+
+SHIPPED = ROOT / "data" / "inputs"
+MODEL = VGG19  # the converted network (reproduce.network holds the one default)
+PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"
+CAFFEMODEL = ROOT / "models" / "VGG_ILSVRC_19_layers.caffemodel"
+# TransferConfig fields that do not change a panel's image (where it goes, how it is run) or
+# that the record holds otherwise (the inputs by key and sha256, the model by sha256)
+NOT_PARAMETERS = ("content", "styles", "model", "output", "log", "save_every", "device")
+
+
+def require_model(model):
+    """Stop with the way to get the converted VGG-19 when the network file is missing."""
+    if not pathlib.Path(model).is_file():
+        raise ReproduceError(
+            f"no converted network at {model}: get the Caffe VGG-19 with `python "
+            f"scripts/fetch_models.py` and convert it with `python scripts/convert_caffe.py "
+            f"{PROTOTXT.relative_to(ROOT)} {CAFFEMODEL.relative_to(ROOT)} --out models/converted "
+            f"--name vgg19 --until pool5` (make_figures.py --fetch does both)")
+
+
+def find_inputs(keys, data_dirs=()):
+    """{key: path} of the input images, looked up in data/inputs then in each --data folder;
+    None for an image not shipped and not found (its panels are skipped), an error for others."""
+    found = {}
+    for key in keys:
+        name, _, shipped = INPUTS[key]
+        paths = [folder / name for folder in (SHIPPED, *map(pathlib.Path, data_dirs))]
+        found[key] = next((p for p in paths if p.is_file()), None)
+        if found[key] is None and shipped:
+            raise ReproduceError(f"input image {name} not found in {', '.join(map(str, paths))}")
+        if found[key] is not None:
+            load_image(found[key])  # an unreadable image fails here, before any panel runs
+    return found
+
+
+@dataclass
+class Run:
+    """What every panel of one make_figures call shares: where it writes, the preset, the
+    network and inputs with their sha256, and the base config every panel overrides."""
+    out: pathlib.Path
+    paper: str
+    preset: Preset
+    model: pathlib.Path
+    model_sha256: str
+    inputs: dict   # key: path or None
+    digests: dict  # key: sha256
+    base: TransferConfig
+    force: bool = False
+
+
+def make_run(out, paper, preset, model, inputs, device="cpu", optimiser="scipy", force=False):
+    """The run, with its base config: Neckarfront in the paper's common setting (TransferConfig's
+    defaults), at the preset's size and iterations, the version's style sizing."""
+    digests = {key: file_digest(path) for key, path in inputs.items() if path is not None}
+    base = TransferConfig(content=str(inputs[BASE_CONTENT]), model=str(model), size=preset.size,
+                          iterations=preset.iterations, device=device, optimiser=optimiser,
+                          style_size=STYLE_SIZE[paper])
+    return Run(pathlib.Path(out), paper, preset, pathlib.Path(model), file_digest(model), inputs,
+               digests, base, force)
+
+
+@dataclass
+class Panel:
+    """A job placed in a run: its files, config and status (pending, computed, reused or
+    skipped), with its record or the reason it was skipped."""
+    figure: Figure
+    job: Job
+    image: pathlib.Path
+    record_path: pathlib.Path
+    config: TransferConfig = None
+    parameters: dict = None
+    status: str = "pending"
+    record: dict = None
+    reason: str = None
+
+    @property
+    def key(self):
+        return f"{self.figure.paper}/{self.figure.name}/{self.job.name}"
+
+    @property
+    def title(self):
+        return f"{self.figure.name} ({self.figure.paper}) {self.job.name}"
+
+    @property
+    def letter(self):
+        return next(c.letter for c in self.figure.cells if c.item is self.job)
+
+
+def panel_config(job, run, image):
+    """The panel's TransferConfig: the run's base config with the job's changes."""
+    changes = dict(job.changes, output=str(image),
+                   content=str(run.inputs[job.content]) if job.content else None,
+                   styles=tuple(str(run.inputs[key]) for key in job.styles))
+    return dataclasses.replace(run.base, **changes)
+
+
+def panel_parameters(job, config, run):
+    """Everything besides the network that determines a panel's image, as its record holds it."""
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_PARAMETERS}
+    parameters = dict(fields, content=job.content, styles=job.styles,
+                      input_sha256={key: run.digests[key] for key in job.inputs})
+    return json.loads(json.dumps(parameters))  # tuples as lists, as read back from a record
+
+
+def is_done(record, panel, model_sha256):
+    """A panel counts as done only if its record says it completed what was asked (every
+    iteration, or the optimiser's own convergence), with the same parameters and network, and
+    its image is still the one the record's sha256 names."""
+    return (isinstance(record, dict) and record.get("completed") is True
+            and record.get("parameters") == panel.parameters
+            and record.get("model_sha256") == model_sha256
+            and panel.image.is_file() and file_digest(panel.image) == record.get("image_sha256"))
+
+
+def read_record(path):
+    """A panel's record, or None if it is missing or unreadable."""
+    try:
+        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def skip_reason(panel, key):
+    """Why a panel is skipped: its input is not shipped and no --data folder holds it."""
+    name, title, _ = INPUTS[key]
+    return (f"{panel.title} (panel {panel.letter}) skipped: {name} ({title}) is not in the "
+            f"public domain and not in the repository; pass --data DIR with the folder that "
+            f"holds it")
+
+
+def plan(figure, run):
+    """The figure's panels, each skipped (an input missing), reused (done before) or pending."""
+    folder = run.out / figure.paper / figure.name
+    panels = []
+    for job in figure.jobs:
+        panel = Panel(figure, job, folder / f"{job.name}.png", folder / f"{job.name}.json")
+        missing = [key for key in job.inputs if run.inputs[key] is None]
+        if missing:
+            panel.status, panel.reason = "skipped", skip_reason(panel, missing[0])
+        else:
+            panel.config = panel_config(job, run, panel.image)
+            panel.parameters = panel_parameters(job, panel.config, run)
+            record = None if run.force else read_record(panel.record_path)
+            if is_done(record, panel, run.model_sha256):
+                panel.status, panel.record = "reused", record
+        panels.append(panel)
+    return panels
