@@ -202,7 +202,7 @@ def check_config(config: TransferConfig) -> None:
         _choice(config, "preserve_colour", COLOUR_METHODS)
         if not config.content:
             raise ReproduceError(f"{flag('preserve_colour')} {config.preserve_colour} needs a "
-                                 f"content image ({flag('content')}): its colours are kept")
+                                 f"content image ({flag('content')})")
 
 
 def input_paths(config: TransferConfig) -> list[tuple[str, str]]:
