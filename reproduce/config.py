@@ -50,7 +50,8 @@ def names(text: str) -> tuple:
 @dataclass
 class TransferConfig:
     """One style transfer: the objective (images, layers, weights, pooling, α/β) and the run
-    (size, start, iterations, seed, device, optimiser, outputs). Checked when made."""
+    (size, start, iterations, seed, device, optimiser, outputs); beyond the 2015 paper, colour
+    preservation, total variation and style scale, each off by default. Checked when made."""
     content: str | None = parameter(None, "content image (the photograph)", metavar="C")
     styles: tuple = parameter((), "style image (the painting); repeat for several", flag="--style",
                            metavar="S")
