@@ -13,7 +13,7 @@ from reproduce.image import load_image, resize
 from reproduce.memory import check_memory
 from reproduce.network import configure_runtime, default_device, load_network
 from reproduce.objective import check_layers, paper_losses
-from reproduce.transfer import prepare_images, run_transfer, used_layers
+from reproduce.transfer import check_style_memory, prepare_images, run_transfer, used_layers
 
 
 class Parser(argparse.ArgumentParser):
@@ -73,7 +73,8 @@ def transfer(args):
     L = summary["losses"]
     print(f"wrote {summary['output']}: {summary['iterations']} iterations in "
           f"{summary['seconds']:.1f} s ({summary['stop']}); total {L['total']:.6g}, "
-          f"content {L['content']:.6g}, style {L['style']:.6g}")
+          f"content {L['content']:.6g}, style {L['style']:.6g}" +
+          (f", tv {L['tv']:.6g}" if "tv" in L else ""))
 
 
 def loss(args):
@@ -84,6 +85,7 @@ def loss(args):
     net = load_network(config.model, pooling=config.pooling, device=config.device)
     check_layers(net, used_layers(config))
     check_memory(net, used_layers(config), (config.size, config.size))
+    check_style_memory(net, config)
     content, styles, shape = prepare_images(config)
     image = resize(load_image(args.image), shape)
     L = paper_losses(net, image, content, styles, config)
@@ -91,6 +93,7 @@ def loss(args):
         print(json.dumps(L, indent=2))
     else:
         print(f"total {L['total']:.6g}  content {L['content']:.6g}  style {L['style']:.6g}  " +
+              (f"tv {L['tv']:.6g}  " if "tv" in L else "") +
               "  ".join(f"E[{layer}] {value:.6g}" for layer, value in L["E"].items()))
 
 

@@ -124,6 +124,13 @@ def check_preserve_colour(method):
         raise ReproduceError(f"--preserve-colour must be one of {names}, not {method!r}")
 
 
+def seen_image(method, rgb):
+    """The image the network sees in place of an RGB image under `method`: its luminance as a
+    grey image for "luminance" (`to_luminance_image`), otherwise the image itself."""
+    check_preserve_colour(method)
+    return to_luminance_image(rgb) if method == "luminance" else rgb
+
+
 def colour_inputs(method, content, styles):
     """The (content, styles) the network sees under colour preservation `method`, from the RGB
     images at their synthesis sizes: unchanged for None; the styles colour-matched to the
@@ -137,7 +144,7 @@ def colour_inputs(method, content, styles):
     if method == "histogram":
         return content, [match_colour_histogram(s, content) for s in styles]
     L_C = luminance(content)
-    return grey(L_C), [grey(match_luminance(luminance(s), L_C)) for s in styles]
+    return seen_image(method, content), [grey(match_luminance(luminance(s), L_C)) for s in styles]
 
 
 def colour_output(method, result_rgb, content):

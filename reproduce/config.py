@@ -9,6 +9,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 
+from reproduce.colour import PRESERVE_COLOUR
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file
 from reproduce.image import MAX_PIXELS, WRITE_SUFFIXES
@@ -22,6 +23,7 @@ OPTIMISERS = ("scipy", "device")  # the names of reproduce.synthesis.OPTIMISERS
 POOLINGS = ("avg", "max")
 STYLE_SIZES = ("content", "keep")
 INITS = ("noise", "content", "style")  # or the path of an image
+COLOUR_METHODS = tuple(m for m in PRESERVE_COLOUR if m)  # --preserve-colour; unset: the paper's
 
 
 def parameter(default, help, flag=None, parse=None, choices=None, command="both", metavar=None,
@@ -48,7 +50,8 @@ def names(text: str) -> tuple:
 @dataclass
 class TransferConfig:
     """One style transfer: the objective (images, layers, weights, pooling, α/β) and the run
-    (size, start, iterations, seed, device, optimiser, outputs). Checked when made."""
+    (size, start, iterations, seed, device, optimiser, outputs); beyond the 2015 paper, colour
+    preservation, total variation and style scale, each off by default. Checked when made."""
     content: str | None = parameter(None, "content image (the photograph)", metavar="C")
     styles: tuple = parameter((), "style image (the painting); repeat for several", flag="--style",
                            metavar="S")
@@ -96,6 +99,17 @@ class TransferConfig:
     max_pixels: int = parameter(
         MAX_PIXELS, "largest input image accepted, width × height in pixels; larger ones are "
         "refused before decoding", parse=int, metavar="N")
+    # Beyond the 2015 paper, each off by default (the paper's objective and figures unchanged).
+    preserve_colour: str | None = parameter(
+        None, "beyond the paper: keep the photograph's colours (Gatys et al. 2016): histogram: "
+        "the style's RGB mean and covariance matched to the content's; luminance: transfer on "
+        "luminance only, the content's chroma kept (default: off)", choices=COLOUR_METHODS)
+    tv_weight: float = parameter(
+        0.0, "beyond the paper: weight λ of neural-style's total variation; λ·TV(x) is added to "
+        "eq. 7, 0 leaves it out", parse=float, metavar="W")
+    style_scale: float = parameter(
+        1.0, "beyond the paper: the painting resized to S × the size --style-size gives it "
+        "(neural-style's -style_scale)", parse=float, metavar="S")
 
     def __post_init__(self):
         check_config(self)
@@ -171,6 +185,8 @@ def check_config(config: TransferConfig) -> None:
     _number(config, "ratio", 0, strict=True)
     _number(config, "alpha", 0, optional=True)
     _number(config, "beta", 0, optional=True)
+    _number(config, "tv_weight", 0)
+    _number(config, "style_scale", 0, strict=True)
     if config.alpha == 0 and config.beta == 0:
         raise ReproduceError(f"{flag('alpha')} and {flag('beta')} are both 0: nothing to minimise")
     for name, used in (("content_layers", config.content), ("style_layers", config.styles)):
@@ -183,6 +199,11 @@ def check_config(config: TransferConfig) -> None:
     _choice(config, "pooling", POOLINGS)
     _choice(config, "style_size", STYLE_SIZES)
     _choice(config, "optimiser", OPTIMISERS)
+    if config.preserve_colour is not None:
+        _choice(config, "preserve_colour", COLOUR_METHODS)
+        if not config.content:
+            raise ReproduceError(f"{flag('preserve_colour')} {config.preserve_colour} needs a "
+                                 f"content image ({flag('content')})")
 
 
 def input_paths(config: TransferConfig) -> list[tuple[str, str]]:

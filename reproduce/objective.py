@@ -1,7 +1,9 @@
-"""The paper's objective L_total (eq. 7) of an image, with its targets taken once."""
+"""The paper's objective L_total (eq. 7) of an image, with its targets taken once; beyond the
+paper, an optional total-variation term λ·TV(x) (config.tv_weight, neural-style's)."""
 import numpy as np
 import torch
 
+from reproduce.colour import colour_inputs, seen_image
 from reproduce.config import loss_weights
 from reproduce.errors import ReproduceError
 from reproduce.image import preprocess, resize
@@ -12,6 +14,7 @@ from reproduce.losses import (
     style_layer_loss,
     style_loss,
     total_loss,
+    total_variation,
 )
 
 
@@ -24,13 +27,16 @@ def check_layers(net, layers) -> None:
 
 
 class Objective:
-    """L_total (eq. 7) of an image, with the targets P^l (content) and A^l (style) taken once."""
+    """L_total (eq. 7) of an image, with the targets P^l (content) and A^l (style) taken once,
+    plus λ·TV(x) when config.tv_weight λ > 0 (beyond the paper)."""
 
     def __init__(self, net, content: torch.Tensor | None, styles: list, config) -> None:
         """`content` and `styles` are preprocessed images (None / [] leave that term out).
         `config` (a TransferConfig) gives the layers, w_l, α/β and the blend of several styles'
-        Gram targets A^l (config.style_blend); its file names are not used."""
+        Gram targets A^l (config.style_blend), and the weight λ of total variation
+        (config.tv_weight); its file names are not used."""
         self.net = net
+        self.tv_weight = float(config.tv_weight)
         self.alpha, self.beta = loss_weights(config, content is not None, bool(styles))
         self.content_layers = tuple(config.content_layers) if content is not None else ()
         self.style_layers = tuple(config.style_layers) if styles else ()
@@ -52,15 +58,21 @@ class Objective:
                     self.A[l] = self.A[l] + float(b) * gram(feature_matrix(blobs[l]))
 
     def losses(self, x: torch.Tensor) -> dict:
-        """{'content', 'E': {layer: E_l}, 'style', 'total'} as tensors, for a preprocessed image x."""
+        """{'content', 'E': {layer: E_l}, 'style', 'total'} as tensors, for a preprocessed image x.
+        With λ = tv_weight > 0 also 'tv': TV(x), and the total is eq. 7 + λ·TV(x); with λ = 0
+        the TV term is not computed at all, so the total is eq. 7 exactly."""
         blobs = self.net.blobs(x, self.layers)
         F = {l: feature_matrix(blobs[l]) for l in self.layers}
         L_content = sum((content_loss(F[l], self.P[l]) for l in self.content_layers),
                         torch.zeros((), device=x.device))
         E = {l: style_layer_loss(gram(F[l]), self.A[l], *F[l].shape) for l in self.style_layers}
         L_style = style_loss(E, self.w) if E else torch.zeros((), device=x.device)
-        return dict(content=L_content, E=E, style=L_style,
-                    total=total_loss(L_content, L_style, self.alpha, self.beta))
+        L = dict(content=L_content, E=E, style=L_style,
+                 total=total_loss(L_content, L_style, self.alpha, self.beta))
+        if self.tv_weight > 0:
+            L["tv"] = total_variation(x)
+            L["total"] = L["total"] + self.tv_weight * L["tv"]
+        return L
 
     def value_and_grad(self, x: torch.Tensor) -> tuple:
         """(L_total, ∂L_total/∂x, all the loss terms) for a preprocessed image x."""
@@ -77,13 +89,18 @@ class Objective:
 
 def as_floats(L: dict) -> dict:
     """A losses dict of tensors as plain floats, read from the device in one transfer."""
-    values = torch.stack([L["total"], L["content"], L["style"], *L["E"].values()]).tolist()
-    return dict(total=values[0], content=values[1], style=values[2], E=dict(zip(L["E"], values[3:])))
+    terms = [name for name in ("total", "content", "style", "tv") if name in L]
+    values = torch.stack([*(L[name] for name in terms), *L["E"].values()]).tolist()
+    return dict(zip(terms, values), E=dict(zip(L["E"], values[len(terms):])))
 
 
 def paper_losses(net, image: np.ndarray, content: np.ndarray | None, styles: list, config) -> dict:
     """The paper's losses of an RGB image against a content image (resized to the image's size)
-    and style images (taken as given), without optimising anything."""
-    content = None if content is None else preprocess(resize(content, image.shape[:2]), net.device)
-    objective = Objective(net, content, [preprocess(s, net.device) for s in styles], config)
-    return objective.values(preprocess(image, net.device))
+    and style images (taken as given), without optimising anything. Under colour preservation
+    (config.preserve_colour) all three are the images the network sees (colour.colour_inputs,
+    colour.seen_image)."""
+    content = None if content is None else resize(content, image.shape[:2])
+    content, styles = colour_inputs(config.preserve_colour, content, styles)
+    objective = Objective(net, None if content is None else preprocess(content, net.device),
+                          [preprocess(s, net.device) for s in styles], config)
+    return objective.values(preprocess(seen_image(config.preserve_colour, image), net.device))

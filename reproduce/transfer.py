@@ -1,12 +1,14 @@
 """Style transfer as a run: check the parameters and outputs, load the network and images,
 synthesise (reproduce.synthesis), and report, save and log."""
 import dataclasses
+import math
 import time
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from reproduce.colour import colour_inputs, colour_output, seen_image
 from reproduce.config import (  # noqa: F401 (the names others import from here)
     BETA,
     CONTENT_LAYERS,
@@ -14,11 +16,20 @@ from reproduce.config import (  # noqa: F401 (the names others import from here)
     TransferConfig,
     check_inputs,
     check_outputs,
+    flag,
     loss_weights,
     resolve_weights,
 )
 from reproduce.files import file_digest, write_json
-from reproduce.image import deprocess, load_image, long_side_shape, preprocess, resize, save_image
+from reproduce.image import (
+    deprocess,
+    load_image,
+    long_side_shape,
+    preprocess,
+    resize,
+    save_image,
+    scaled_style_shape,
+)
 from reproduce.memory import check_memory
 from reproduce.network import load_network
 from reproduce.objective import Objective, as_floats, check_layers, paper_losses  # noqa: F401
@@ -33,20 +44,28 @@ def read_image(path, long_side=None, config=None):
 
 
 def prepare_images(config: TransferConfig) -> tuple:
-    """The content and style images (RGB float, resized as the config asks) and the output shape."""
+    """The content and style images (RGB float, resized as the config asks) and the output shape.
+    Each painting is taken at the shape --style-size gives it (the paper's), times
+    config.style_scale (beyond the paper; 1 leaves that shape as it is)."""
     content = read_image(config.content, config.size, config) if config.content else None
     styles = [read_image(path, None, config) for path in config.styles]
     shape = content.shape[:2] if content is not None else \
         long_side_shape(styles[0].shape[:2], config.size)
-    if config.style_size == "content":
-        styles = [resize(s, shape) for s in styles]
-    else:
-        styles = [resize(s, long_side_shape(s.shape[:2], config.size)) for s in styles]
-    return content, styles, shape
+    return content, [resize(s, style_shape(config, s.shape[:2], shape)) for s in styles], shape
+
+
+def style_shape(config: TransferConfig, painting_hw, shape) -> tuple:
+    """(H, W) of a painting: the output shape (--style-size content, CVPR) or its own aspect at
+    --size (keep, arXiv), times the style scale."""
+    paper = tuple(shape) if config.style_size == "content" else \
+        long_side_shape(painting_hw, config.size)
+    return scaled_style_shape(paper, config.style_scale)
 
 
 def initial_image(config: TransferConfig, content, styles, shape) -> torch.Tensor:
-    """The start of the optimisation, preprocessed: white noise (seeded), content, style or a file."""
+    """The start of the optimisation, preprocessed: white noise (seeded), content, style or a file.
+    `content` and `styles` are the images the network sees (colour.colour_inputs); a file is
+    taken as the network would see it too (colour.seen_image)."""
     if config.init == "noise":
         noise = np.random.default_rng(config.seed).standard_normal((1, 3, *shape)) * NOISE_STD
         return torch.from_numpy(noise.astype(np.float32))
@@ -54,7 +73,8 @@ def initial_image(config: TransferConfig, content, styles, shape) -> torch.Tenso
         return preprocess(content)
     if config.init == "style":
         return preprocess(resize(styles[0], shape))
-    return preprocess(resize(read_image(config.init, None, config), shape))
+    start = resize(read_image(config.init, None, config), shape)
+    return preprocess(seen_image(config.preserve_colour, start))
 
 
 def used_layers(config: TransferConfig) -> tuple:
@@ -62,6 +82,14 @@ def used_layers(config: TransferConfig) -> tuple:
     style images."""
     return (tuple(config.content_layers) if config.content else ()) + \
         (tuple(config.style_layers) if config.styles else ())
+
+
+def check_style_memory(net, config: TransferConfig) -> None:
+    """A style scale S > 1 takes the painting larger than the output: check the square of
+    S × --size too (a bound: the Gram targets need the forward pass only)."""
+    if config.styles and config.style_scale > 1:
+        side = math.ceil(config.style_scale * config.size)
+        check_memory(net, config.style_layers, (side, side), flag("style_scale"))
 
 
 def run_transfer(config: TransferConfig, net=None, progress: bool = True) -> dict:
@@ -77,24 +105,31 @@ def run_transfer(config: TransferConfig, net=None, progress: bool = True) -> dic
     net = net or load_network(config.model, pooling=config.pooling, device=config.device)
     check_layers(net, used_layers(config))
     check_memory(net, used_layers(config), (config.size, config.size))  # the long side's square
+    check_style_memory(net, config)
     content, styles, shape = prepare_images(config)
-    objective = Objective(net, None if content is None else preprocess(content, net.device),
-                          [preprocess(s, net.device) for s in styles], config)
-    x0 = initial_image(config, content, styles, shape)
+    seen_content, seen_styles = colour_inputs(config.preserve_colour, content, styles)
+    objective = Objective(net, None if content is None else preprocess(seen_content, net.device),
+                          [preprocess(s, net.device) for s in seen_styles], config)
+    x0 = initial_image(config, seen_content, seen_styles, shape)
     history, start = [], time.perf_counter()
     bar = tqdm(total=config.iterations, disable=not progress, unit="it", desc=config.optimiser)
 
+    def write(x):
+        """Write the image of an iterate: under luminance-only colour preservation its
+        luminance with the content's chroma (colour.colour_output)."""
+        save_image(config.output, colour_output(config.preserve_colour, deprocess(x), content))
+
     def after_iteration(iteration, x, losses):
         history.append(dict(iteration=iteration, seconds=time.perf_counter() - start, **losses))
-        bar.set_postfix(total=f"{losses['total']:.4g}", content=f"{losses['content']:.3g}",
-                        style=f"{losses['style']:.3g}", refresh=False)
+        shown = {k: f"{v:.3g}" for k, v in losses.items() if k in ("content", "style", "tv")}
+        bar.set_postfix(total=f"{losses['total']:.4g}", **shown, refresh=False)
         bar.update(1)
         if config.save_every and iteration % config.save_every == 0:
-            save_image(config.output, deprocess(x))
+            write(x)
 
     def finish(result: Synthesis) -> dict:
         """Write the image (and the log) of a result; returns the run's summary."""
-        save_image(config.output, deprocess(result.image))
+        write(result.image)
         summary = dict(output=config.output, losses=result.losses, iterations=result.iterations,
                        stop=result.stop, completed=result.completed,
                        seconds=time.perf_counter() - start, alpha=objective.alpha,
