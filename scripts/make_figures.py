@@ -19,6 +19,7 @@ from reproduce.figures import (
     CAFFEMODEL,
     FIGURES,
     MODEL,
+    PAPER_FIGURES,
     PAPERS,
     PRESETS,
     PROTOTXT,
@@ -91,7 +92,7 @@ def main(argv=None):
     check_writable_folder(args.out, "--out")  # before any download, network or panel
     configure_runtime(args.device)  # checks the device too
     ensure_model(args.model, args.fetch)
-    names = list(FIGURES) if args.figure == "all" else [args.figure]
+    names = list(PAPER_FIGURES) if args.figure == "all" else [args.figure]
     for manifest in make_figures(names, args.paper, preset, args.out, args.model, args.device,
                                  args.data, args.jobs, args.force, args.optimiser):
         print(f"wrote {manifest['files']['png']['file']} and .pdf "

@@ -16,7 +16,7 @@ from helpers import ROOT, load_script
 import reproduce.figures.execute as execute
 import reproduce.figures.plan as plan
 from reproduce.errors import run_main
-from reproduce.figures import FIGURES, PRESETS, make_figures
+from reproduce.figures import FIGURES, PAPER_FIGURES, PRESETS, make_figures
 from reproduce.figures.execute import worker_devices
 from reproduce.figures.layout import Place, draw, save
 from reproduce.figures.tables import Preset, caption, ratio_math, ratio_text
@@ -119,13 +119,25 @@ def test_fig3_five_layer_sets_by_four_ratios(configs):
 
 @pytest.mark.parametrize("paper", ["arxiv", "cvpr"])
 def test_every_panel_uses_the_papers_common_setting(configs, paper):
-    panels = [c for figure in configs[paper].values() for c in figure.values()]
+    panels = [c for name in PAPER_FIGURES for c in configs[paper][name].values()]
     assert len(panels) == sum(PANELS.values()) == 35
     # average pooling, white noise (seed 0), w_l = 1/(number of layers), scipy's L-BFGS-B,
     # 512 px and 2000 iterations: the full preset
     assert {(c.pooling, c.init, c.seed, c.style_weights, c.optimiser, c.size, c.iterations)
             for c in panels} == {("avg", "noise", 0, None, "scipy", 512, 2000)}
     assert len({c.output for c in panels}) == 35
+
+
+def test_colour_figure_is_the_notes_comparison(configs):
+    """Gatys, Bethge, Hertzmann & Shechtman 2016, Fig. 1: plain, colour histogram matching,
+    luminance-only, the same objective otherwise (beyond the 2015 paper: not in `all`)."""
+    panels = list(configs["arxiv"]["colour"].values())
+    assert [c.preserve_colour for c in panels] == [None, "histogram", "luminance"]
+    assert {(named(c), c.ratio, c.content_layers, c.style_layers, c.seed, c.tv_weight,
+             c.style_scale) for c in panels} == \
+        {(("tubingen.jpg", ("starry_night.jpg",)), 1e-3, ("conv4_2",), STYLE, 0, 0.0, 1.0)}
+    assert [cell.letter for cell in FIGURES["colour"]("arxiv").cells] == list("abcde")
+    assert PAPER_FIGURES == ("fig1", "fig2", "fig3")
 
 
 def test_fig2_panels_carry_the_reference_names():
@@ -352,3 +364,12 @@ def test_data_readme_lists_the_files_as_they_are():
     assert listed == {p.name: file_digest(p)[:16] for p in files}
     assert {iio.imread(p).shape for p in REFERENCE.iterdir()} == {(384, 512, 3)}
     assert "seated-nude" not in " ".join(p.name for p in files)
+
+
+def test_colour_figure_renders_with_the_quick_preset(tmp_path, small_vgg):
+    out = tmp_path / "out"
+    assert make("colour", "--model", small_vgg, "--out", out, *TINY) == 0
+    entries = manifest(out, "colour")["panels"]
+    assert [(e["status"], e["parameters"]["preserve_colour"]) for e in entries] == \
+        [("computed", None), ("computed", "histogram"), ("computed", "luminance")]
+    assert (out / "arxiv" / "colour.png").is_file() and (out / "arxiv" / "colour.pdf").is_file()

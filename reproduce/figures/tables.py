@@ -200,7 +200,34 @@ def fig3(paper):
                   col_labels=tuple(f"$\\alpha/\\beta = {ratio_math(r)}$" for r in FIG3_RATIOS))
 
 
-FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3}
+# Colour preservation, beyond the 2015 paper (Gatys, Bethge, Hertzmann & Shechtman, "Preserving
+# Color in Neural Artistic Style Transfer", arXiv 1606.05897, Fig. 1): the photograph, the
+# painting, the plain transfer and the note's two methods, at Fig. 2 C's α/β.
+COLOUR = (
+    # letter  --preserve-colour  what the panel shows
+    ("c",     None,              "the 2015 algorithm"),
+    ("d",     "histogram",       "colour histogram matching"),
+    ("e",     "luminance",       "luminance-only transfer"),
+)
+COLOUR_STYLE, COLOUR_RATIO = "starry", 1e-3
+
+
+def colour(paper):
+    """Colour preservation: content (a), style (b), then plain, histogram-matched and
+    luminance-only transfers (c–e) with the same seed, layers and α/β."""
+    cells = [Cell("tubingen", "a"), Cell(COLOUR_STYLE, "b")]
+    for letter, method, _ in COLOUR:
+        cells.append(Cell(Job(f"tubingen_{COLOUR_STYLE}_{method or 'plain'}", dict(
+            styles=(COLOUR_STYLE,), ratio=COLOUR_RATIO, preserve_colour=method)), letter))
+    shown = "; ".join(f"{what} ({letter})" for letter, _, what in COLOUR)
+    caption = (f"Colour preservation ({version(paper)} conventions; beyond the 2015 paper: Gatys, "
+               f"Bethge, Hertzmann & Shechtman 2016). Neckarfront, Tübingen (a) in the style of "
+               f"{INPUTS[COLOUR_STYLE][1]} (b), α/β = {ratio_text(COLOUR_RATIO)}: {shown}.")
+    return Figure("colour", paper, caption, (tuple(cells),))
+
+
+FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "colour": colour}
+PAPER_FIGURES = ("fig1", "fig2", "fig3")  # `make_figures.py all`: the 2015 paper's figures
 
 
 def setting(preset):
