@@ -6,6 +6,7 @@ import torch
 from helpers import VGG_DIV8
 
 from reproduce.convert import convert
+from reproduce.network import load_network
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +16,14 @@ def small_vgg(tmp_path_factory):
     out = tmp_path_factory.mktemp("small_vgg")
     return convert(VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel", out,
                    name="vgg19_div8", until="pool5")["onnx"]
+
+
+@pytest.fixture(scope="module")
+def net64(small_vgg):
+    """The small VGG with average pooling, in float64 for gradient checks."""
+    net = load_network(small_vgg, pooling="avg")
+    net.module.double()
+    return net
 
 
 @pytest.fixture(scope="module")

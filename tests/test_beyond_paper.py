@@ -93,14 +93,6 @@ def mid_photo(tmp_path_factory, pictures):
     return path
 
 
-@pytest.fixture(scope="module")
-def net64(small_vgg):
-    """The small VGG with average pooling, in float64 for finite differences."""
-    net = load_network(small_vgg, pooling="avg")
-    net.module.double()
-    return net
-
-
 # --- style scale ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("style_size, scale, expected", [

@@ -5,7 +5,6 @@ import torch
 
 from reproduce import losses
 from reproduce.image import preprocess
-from reproduce.network import load_network
 from reproduce.transfer import Objective, TransferConfig
 
 
@@ -39,14 +38,6 @@ def test_equations_match_numpy():
     assert [float(v) for v in E.values()] == pytest.approx(expected_E, rel=1e-12)
     assert float(L_style) == pytest.approx(expected_style, rel=1e-12)
     assert float(total) == pytest.approx(expected_total, rel=1e-12)
-
-
-@pytest.fixture(scope="module")
-def net64(small_vgg):
-    """The small VGG with average pooling, in float64 for gradient checks."""
-    net = load_network(small_vgg, pooling="avg")
-    net.module.double()
-    return net
 
 
 def images(shape=(20, 28), count=3, seed=0):
