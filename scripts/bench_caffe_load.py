@@ -27,6 +27,7 @@ import tempfile
 import time
 
 from reproduce.caffe_synthetic import write_random_caffemodel
+from reproduce.errors import run_main
 
 MODELS = pathlib.Path(__file__).resolve().parents[1] / "models"
 DEPLOY = MODELS / "VGG_ILSVRC_19_layers_deploy.prototxt"
@@ -137,4 +138,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

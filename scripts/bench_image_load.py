@@ -14,6 +14,8 @@ import tempfile
 
 from PIL import Image
 
+from reproduce.errors import run_main
+
 MIB = 1 << 20
 BOUND_MB = 1500   # MiB: the bound on the peak of a 12000×12000 PNG loaded at long side 32 (issue 9)
 MEASURE = """
@@ -71,4 +73,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))
