@@ -6,7 +6,9 @@ the layers those blobs need. Process-wide speed settings (allocator, TF32) are t
 `configure_runtime`, measured in docs/performance.md.
 """
 import ctypes
+import os
 import sys
+from collections.abc import Iterable
 
 import onnx2torch
 import torch
@@ -71,7 +73,7 @@ class Network:
             self._truncated[names] = module
         return self._truncated[names]
 
-    def blobs(self, x, names):
+    def blobs(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
         """{name: blob} for a float32 N×C×H×W input in the network's input convention."""
         names = tuple(names)
         unknown = [n for n in names if n not in self._outputs and n != self.input_name]
@@ -125,7 +127,7 @@ def set_tf32(enabled):
     torch.backends.cuda.matmul.fp32_precision = precision
 
 
-def configure_runtime(device, tf32=False):
+def configure_runtime(device: str, tf32: bool = False) -> None:
     """The process-wide settings a long run wants, for the command lines and benchmarks to call
     once: on the CPU, glibc keeps freed memory; on CUDA, TF32 as asked (off: IEEE float32)."""
     if device_kind(device) == "cpu":
@@ -139,7 +141,8 @@ def to_torch(model):
     return onnx2torch.convert(model)
 
 
-def load_network(path, pooling=None, device="cpu", channels_last=None):
+def load_network(path: str | os.PathLike, pooling: str | None = None, device: str = "cpu",
+                 channels_last: bool | None = None) -> Network:
     """Load a network file; pooling "avg" or "max" replaces every pooling layer by that kind
     (None keeps the file's). Changes no process-wide setting (see configure_runtime)."""
     if pooling not in (None, "avg", "max"):
