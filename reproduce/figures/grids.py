@@ -30,8 +30,8 @@ def grid_figure(grid, preset):
                        itertools.product(*(labels for _, labels in outer))) if outer else ()
     layout = (f"Rows: {', '.join(axis for axis, _ in outer)}; columns: {last}." if outer
               else f"Columns: {last}.")
-    return Figure(grid.path.stem, GRIDS, f"{grid.title.rstrip('.')}. {layout}\n{setting(grid, preset)}",
-                  rows, row_labels, tuple(columns))
+    text = f"{grid.title.rstrip('.')}. {layout}\n{setting(grid, preset)}"
+    return Figure(grid.path.stem, GRIDS, text, rows, row_labels, tuple(columns))
 
 
 def setting(grid, preset):
