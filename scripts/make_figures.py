@@ -61,9 +61,9 @@ def preset_from(args):
     return dataclasses.replace(preset, **changes)
 
 
-def check_combination(args):
-    """Options that do not go together, refused before any work."""
-    if min(preset_from(args).size, preset_from(args).iterations, args.jobs) < 1:
+def check_combination(args, preset):
+    """Numbers out of range and options that do not go together, refused before any work."""
+    if min(preset.size, preset.iterations, args.jobs) < 1:
         raise ReproduceError("--size, --iterations and --jobs must be positive")
     if args.grid and (args.figure or args.paper or args.data):
         raise ReproduceError("--grid renders the grid file's panels: leave out the figure, "
@@ -124,8 +124,8 @@ def main(argv=None):
     parser.add_argument("--fetch", action="store_true",
                         help="download and convert the VGG-19 if it is missing")
     args = parser.parse_args(argv)
-    check_combination(args)
     preset = preset_from(args)
+    check_combination(args, preset)
     check_writable_folder(args.out, "--out")  # before any download, network or panel
     grid = load_grid(args.grid) if args.grid else None
     model = grid_model(grid, args.model) if grid else args.model
