@@ -117,7 +117,7 @@ def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike
     inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
     with results_lock(pathlib.Path(out)):
         run = make_run(out, paper, preset, model, inputs, device, optimiser, force)
-        return render([(f, caption(f, preset), {}) for f in figures], run, backend, log)
+        return run_figures([(f, caption(f, preset), {}) for f in figures], run, backend, log)
 
 
 def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathLike,
@@ -135,11 +135,11 @@ def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathL
     with results_lock(pathlib.Path(out)):
         run = grid_run(grid, out, preset, grid_model(grid, model), device, optimiser, force)
         extra = dict(grid=dict(file=str(grid.path), sha256=file_digest(grid.path)))
-        [written] = render([(figure, figure.caption, extra)], run, backend, log)
+        [written] = run_figures([(figure, figure.caption, extra)], run, backend, log)
     return written
 
 
-def render(figures, run, backend, log):
+def run_figures(figures, run, backend, log):
     """Plan the (figure, caption, manifest extras), render what is pending through the backend,
     write each record as it comes and each figure once all its panels are done; returns the
     manifests in order. On Ctrl-C or SIGTERM: say what is done and re-raise."""
