@@ -157,11 +157,13 @@ def _render_panel(run, key, config, network, images, counter, device, threads, b
     ray = import_ray()
     import torch
 
+    from reproduce.network import configure_runtime
     from reproduce.transfer import run_transfer
     attempt = ray.get(counter.begin.remote((run, key)))
     if before_panel is not None:
         before_panel(key, attempt)
     torch.set_num_threads(threads)
+    configure_runtime(device)  # a worker starts with torch's defaults (TF32 on in cuDNN)
     sha, ref, model_name = network
     model, net = _local_network(sha, ref, model_name, config.pooling, device)
     folder = tempfile.mkdtemp(prefix="reproduce-panel-")

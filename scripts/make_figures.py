@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Regenerate the paper's figures (numbered as in the arXiv paper) from the tables in
-reproduce/figures.py.
+reproduce/figures/tables.py, or the panels of a grid file (--grid FILE).
 
 Writes, under OUT/<paper>/: every panel as <figure>/<panel>.png with its record <panel>.json,
 the figure in the paper's layout as <figure>.png and <figure>.pdf, and its manifest
-<figure>.json. Panels done before with the same parameters and model are reused; --force renders
-them again. Ctrl-C or SIGTERM stops the whole run (exit 130 or 143); run again to continue.
+<figure>.json; a grid's panels go under OUT/grids/<file stem>/, its montage and manifest beside
+them. Panels done before with the same parameters and model are reused; --force renders them
+again. --ray renders the panels on a Ray cluster (docs/cluster.md). Ctrl-C or SIGTERM stops the
+whole run (exit 130 or 143); run again to continue.
 """
 import argparse
 import dataclasses
@@ -26,7 +28,11 @@ from reproduce.figures import (
     make_figures,
     require_model,
 )
+from reproduce.figures.execute import ray_backend
+from reproduce.figures.grids import grid_model
+from reproduce.figures.make import make_grid
 from reproduce.files import ROOT, check_writable_folder
+from reproduce.grid import load_grid
 from reproduce.network import configure_runtime, default_device
 from reproduce.transfer import OPTIMISERS
 
@@ -56,12 +62,39 @@ def preset_from(args):
     return dataclasses.replace(preset, **changes)
 
 
+def check_combination(args, preset):
+    """Numbers out of range and options that do not go together, refused before any work."""
+    if min(preset.size, preset.iterations, args.jobs) < 1:
+        raise ReproduceError("--size, --iterations and --jobs must be positive")
+    if args.grid and (args.figure or args.paper or args.data):
+        raise ReproduceError("--grid renders the grid file's panels: leave out the figure, "
+                             "--paper and --data")
+    if args.ray is not None and args.jobs != 1:
+        raise ReproduceError("--jobs is for one machine; with --ray the cluster runs the panels")
+    if args.cpus_per_panel is not None and (args.ray is None or args.cpus_per_panel < 1):
+        raise ReproduceError("--cpus-per-panel takes a positive number, with --ray")
+
+
+def ray_cluster(address, cpus_per_panel):
+    """The backend of the Ray cluster at `address` (connected now), or None without --ray."""
+    if address is None:
+        return None
+    from reproduce import cluster  # Ray is optional: imported only for --ray
+    cluster.connect(address)
+    return ray_backend(cpus_per_panel, progress=sys.stderr.isatty())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", nargs="?", default="all", choices=[*FIGURES, "all"])
-    parser.add_argument("--paper", default="arxiv", choices=PAPERS,
+    parser.add_argument("figure", nargs="?", choices=[*FIGURES, "all"],
+                        help="the figure to render (default all: fig1, fig2 and fig3; colour, the 2016 "
+                             "note's colour preservation, only when named)")
+    parser.add_argument("--paper", choices=PAPERS,
                         help="paper version whose values to use (default arxiv)")
+    parser.add_argument("--grid", type=pathlib.Path, metavar="FILE",
+                        help="render the panels of a grid file (TOML; data/grids/fig3.toml) "
+                             "instead of the paper's figures")
     parser.add_argument("--model", type=pathlib.Path, default=MODEL,
                         help=f"converted network (default {MODEL.relative_to(ROOT)})")
     parser.add_argument("--out", default=str(ROOT / "results"),
@@ -76,6 +109,13 @@ def main(argv=None):
                              "L-BFGS kept on the device, faster on a GPU")
     parser.add_argument("--jobs", type=int, default=1,
                         help="panels rendered in parallel: processes on CPU, one per GPU")
+    parser.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                        help="render the panels on a Ray cluster: auto (RAY_ADDRESS or a local "
+                             "`ray start`; the default), local (a private one on this machine) "
+                             "or HOST:PORT; needs pip install -e '.[ray]'")
+    parser.add_argument("--cpus-per-panel", type=int, metavar="N",
+                        help="with --ray on a cluster without GPUs: CPU threads each panel "
+                             "holds (default 4, or the largest node's CPUs if fewer)")
     parser.add_argument("--quick", action="store_true",
                         help=f"quick preset ({PRESETS['quick'].size} px, "
                              f"{PRESETS['quick'].iterations} iterations) instead of the paper's "
@@ -87,14 +127,24 @@ def main(argv=None):
                         help="download and convert the VGG-19 if it is missing")
     args = parser.parse_args(argv)
     preset = preset_from(args)
-    if min(preset.size, preset.iterations, args.jobs) < 1:
-        raise ReproduceError("--size, --iterations and --jobs must be positive")
+    check_combination(args, preset)
     check_writable_folder(args.out, "--out")  # before any download, network or panel
+    grid = load_grid(args.grid) if args.grid else None
+    model = grid_model(grid, args.model) if grid else args.model
+    if not args.fetch:
+        require_model(model)  # before a cluster is started
     configure_runtime(args.device)  # checks the device too
-    ensure_model(args.model, args.fetch)
-    names = list(PAPER_FIGURES) if args.figure == "all" else [args.figure]
-    for manifest in make_figures(names, args.paper, preset, args.out, args.model, args.device,
-                                 args.data, args.jobs, args.force, args.optimiser):
+    backend = ray_cluster(args.ray, args.cpus_per_panel)
+    ensure_model(model, args.fetch)
+    common = dict(device=args.device, jobs=args.jobs, force=args.force,
+                  optimiser=args.optimiser, backend=backend)
+    if grid:
+        manifests = [make_grid(grid, preset, args.out, model, **common)]
+    else:
+        names = list(PAPER_FIGURES) if args.figure in (None, "all") else [args.figure]
+        manifests = make_figures(names, args.paper or "arxiv", preset, args.out, model,
+                                 data_dirs=args.data, **common)
+    for manifest in manifests:
         print(f"wrote {manifest['files']['png']['file']} and .pdf "
               f"({manifest['caption'].splitlines()[-1]})")
 

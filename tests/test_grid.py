@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from reproduce.figures import SHIPPED
-from reproduce.figures.tables import fig3
+from reproduce.figures.grids import grid_figure
+from reproduce.figures.tables import PRESETS, fig3
 from reproduce.files import ROOT
 from reproduce.grid import KINDS, RUN_FIELDS, GridError, load_grid
 from reproduce.transfer import TransferConfig
@@ -149,3 +150,23 @@ def test_bad_grid_files_are_one_line_errors(folder, text, message):
 def test_missing_grid_file(tmp_path):
     with pytest.raises(GridError, match=r"none.toml: cannot read"):
         load_grid(tmp_path / "none.toml")
+
+
+def test_fig3_grid_as_a_figure_has_the_papers_rows_and_columns():
+    figure = grid_figure(load_grid(FIG3), PRESETS["full"])
+    assert (figure.name, figure.paper) == ("fig3", "grids")  # OUT/grids/fig3/
+    assert figure.row_labels == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    assert figure.col_labels == ("1e-05", "1e-04", "1e-03", "1e-02")
+    assert [[cell.item.name for cell in row] for row in figure.rows] == \
+        [[job.name for job in fig3("arxiv").jobs[i:i + 4]] for i in range(0, 20, 4)]
+    assert figure.caption.endswith("Rows: style_layers; columns: ratio.\n"
+                                   "Rendered at 512 px with 2000 L-BFGS-B iterations.")
+
+
+def test_three_axes_as_a_figure_rows_are_the_outer_combinations(folder):
+    grid = load_grid(grid_file(folder, SMALL.replace("[axes]", "[axes]\nsize = [32, 48]")))
+    figure = grid_figure(grid, PRESETS["quick"])
+    assert figure.row_labels == ("32px\n1e-03", "32px\n1.5e-02", "48px\n1e-03", "48px\n1.5e-02")
+    assert figure.col_labels == ("seed0", "seed7")
+    assert figure.rows[3][1].item.name == "48px_1.5e-02_seed7"
+    assert figure.caption.endswith("Rendered at 32, 48 px with 5 L-BFGS-B iterations.")

@@ -1,13 +1,16 @@
 """Rendering panels. A backend takes the pending tasks and yields each (task, result) as it
 finishes; the driver writes records and figures. Two backends: in this process, and a pool of
-worker processes (one per GPU, or several on the CPU). On Ctrl-C or SIGTERM the driver closes
-the backend, which stops its workers; what they had not finished yields nothing."""
+worker processes (one per GPU, or several on the CPU), and a Ray cluster. On Ctrl-C or SIGTERM
+the driver closes the backend, which stops its workers; what they had not finished yields
+nothing. Every result says where the panel ran (node) and how many tries it took (attempts)."""
 import contextlib
 import dataclasses
+import hashlib
 import multiprocessing
 import os
 import queue
 import signal
+import socket
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +45,8 @@ def render(config, progress=False):
     summary = run_transfer(config, net=network(config.model, config.pooling, config.device),
                            progress=progress)
     return dict({k: summary[k] for k in RESULT_KEYS}, device=config.device,
-                image_sha256=file_digest(config.output))
+                image_sha256=file_digest(config.output), node=dict(host=socket.gethostname()),
+                attempts=1)
 
 
 def started(task, device):
@@ -134,3 +138,29 @@ def backend_for(device, jobs, progress=False):
         devices = worker_devices(device, min(jobs, len(tasks)))
         return process_pool(tasks, devices) if devices else in_process(tasks, progress)
     return backend
+
+
+def ray_backend(cpus_per_panel=None, progress=False, before_panel=None):
+    """The backend of a Ray cluster (reproduce.cluster; connect to it first): each panel one Ray
+    task, its image written here atomically as it arrives. Closing it cancels the tasks still
+    running or waiting. `cpus_per_panel` and `before_panel` as cluster.run_panels_on_ray."""
+    def backend(tasks):
+        if not tasks:
+            return
+        from reproduce import cluster  # Ray is optional: imported when a cluster is used
+        by_key = {task.key: task for task in tasks}
+        panels = cluster.run_panels_on_ray([(t.key, t.config) for t in tasks], cpus_per_panel,
+                                           progress=progress, before_panel=before_panel)
+        with contextlib.closing(panels):
+            for done in panels:
+                task = by_key[done.key]
+                cluster.write_finished(done, task.config)
+                yield task, ray_result(done)
+    return backend
+
+
+def ray_result(done):
+    """What a panel's record needs from a cluster.Finished, as render returns it here."""
+    return dict({k: done.summary[k] for k in RESULT_KEYS}, device=done.summary["config"]["device"],
+                image_sha256=hashlib.sha256(done.image).hexdigest(), node=done.node,
+                attempts=done.attempts)

@@ -1,6 +1,7 @@
 """The driver: plan the panels, render the pending ones through a backend, write each record as
 its panel finishes and each figure (PNG, PDF, manifest) as soon as all its panels are done. One
-make_figures at a time writes into a results folder (an OS file lock)."""
+make_figures or make_grid at a time writes into a results folder (an OS file lock). A grid
+file's panels go through the same machinery as one figure (reproduce.figures.grids)."""
 import contextlib
 import os
 import pathlib
@@ -12,10 +13,12 @@ import filelock
 from reproduce.errors import ReproduceError
 from reproduce.figures import layout
 from reproduce.figures.execute import Task, backend_for
+from reproduce.figures.grids import grid_figure, grid_model, grid_run
 from reproduce.figures.manifest import manifest
 from reproduce.figures.plan import find_inputs, make_run, plan
 from reproduce.figures.tables import FIGURES, Job, Preset, caption
-from reproduce.files import check_writable_folder, write_json
+from reproduce.files import check_writable_folder, file_digest, write_json
+from reproduce.grid import Grid, load_grid
 from reproduce.image import load_image
 
 LOCK = ".make_figures.lock"
@@ -80,15 +83,21 @@ def places(figure, panels, run):
     return [[place(cell) for cell in row] for row in figure.rows]
 
 
-def write_figure(figure, panels, run):
+def write_figure(figure, panels, run, text, extra):
     """The figure as PNG and PDF, then its manifest (last: it vouches for the others)."""
     files = figure_files(figure, run)
-    text = caption(figure, run.preset)
     drawn = layout.draw(places(figure, panels, run), figure.row_labels, figure.col_labels, text)
     layout.save(drawn, files["png"], files["pdf"])
-    written = manifest(figure, panels, run, text, dict(png=files["png"], pdf=files["pdf"]))
+    written = manifest(figure, panels, run, text, dict(png=files["png"], pdf=files["pdf"]),
+                       **extra)
     write_json(files["manifest"], written)
     return written
+
+
+def default_backend(backend, device, jobs, progress):
+    """The backend given, else in this process or a process pool for --jobs."""
+    progress = sys.stderr.isatty() if progress is None else progress
+    return backend or backend_for(device, jobs, progress)
 
 
 def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike,
@@ -99,47 +108,76 @@ def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike
     """Render the named figures of one paper version; returns their manifests. Every input is
     checked before any panel runs; a figure is written only when all its panels are done. On
     Ctrl-C or SIGTERM the run stops, says what is done, and re-raises the interrupt. `backend`
-    (default: in this process, or a process pool for --jobs) takes the list of Tasks and yields
-    (task, result) as each finishes; closing it must stop its work."""
+    (default: in this process, or a process pool for --jobs; execute.ray_backend for a cluster)
+    takes the list of Tasks and yields (task, result) as each finishes; closing it must stop
+    its work."""
     check_writable_folder(out, "--out")
     figures = [FIGURES[name](paper) for name in names]
-    progress = sys.stderr.isatty() if progress is None else progress
-    backend = backend or backend_for(device, jobs, progress)
+    backend = default_backend(backend, device, jobs, progress)
     inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
     with results_lock(pathlib.Path(out)):
         run = make_run(out, paper, preset, model, inputs, device, optimiser, force)
-        plans = [(f, plan(f, run)) for f in figures]
-        for panel in (p for _, panels in plans for p in panels if p.status != "pending"):
-            log(panel.reason or f"{panel.title}: reused (done before with the same parameters "
-                                f"and network)")
-        manifests = {}
-        for figure, panels in plans:
-            if any(p.status == "pending" for p in panels):
-                discard(figure, panels, run)
-            else:
-                manifests[figure.name] = write_figure(figure, panels, run)
-        pending = {p.key: (f, panels, p) for f, panels in plans for p in panels
-                   if p.status == "pending"}
-        done = 0
-        try:
-            tasks = [Task(key, panel.config) for key, (_, _, panel) in pending.items()]
-            if tasks:
-                log(f"rendering {len(tasks)} panels: {', '.join(pending)}")
-            with contextlib.closing(backend(tasks)) as finished:
-                for task, result in finished:
-                    figure, panels, panel = pending[task.key]
-                    write_record(panel, result)
-                    done += 1
-                    log(f"{panel.title}: {result['iterations']} iterations in "
-                        f"{result['seconds']:.1f} s, L_total {result['losses']['total']:.4g}"
-                        + ("" if result["completed"] else
-                           f"; unfinished ({result['stop']}), not counted as done"))
-                    if all(p.status != "pending" for p in panels):
-                        manifests[figure.name] = write_figure(figure, panels, run)
-        except KeyboardInterrupt:
-            written = ", ".join(manifests) or "none"
-            print(f"stopped: {done} of {len(pending)} panels rendered and recorded this run; "
-                  f"figures written: {written}; run the same command again to render the rest "
-                  f"(finished panels are reused)", file=sys.stderr)
-            raise
-    return [manifests[f.name] for f in figures]
+        return run_figures([(f, caption(f, preset), {}) for f in figures], run, backend, log)
+
+
+def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathLike,
+              device: str = "cpu", jobs: int = 1, force: bool = False,
+              optimiser: str = "scipy", log: Callable[[str], None] = print,
+              backend: Backend | None = None, progress: bool | None = None) -> dict:
+    """Render a grid file's panels (reproduce.grid) as make_figures renders a figure: records,
+    reuse, lock, interrupts and backends alike; panels under OUT/grids/<file stem>/, the
+    montage and its manifest beside them. The preset and the arguments give every field the
+    grid does not set. Returns the manifest."""
+    check_writable_folder(out, "--out")
+    grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    figure = grid_figure(grid, preset)
+    backend = default_backend(backend, device, jobs, progress)
+    with results_lock(pathlib.Path(out)):
+        run = grid_run(grid, out, preset, grid_model(grid, model), device, optimiser, force)
+        extra = dict(grid=dict(file=str(grid.path), sha256=file_digest(grid.path)))
+        [written] = run_figures([(figure, figure.caption, extra)], run, backend, log)
+    return written
+
+
+def run_figures(figures, run, backend, log):
+    """Plan the (figure, caption, manifest extras), render what is pending through the backend,
+    write each record as it comes and each figure once all its panels are done; returns the
+    manifests in order. On Ctrl-C or SIGTERM: say what is done and re-raise."""
+    plans = [(f, plan(f, run)) for f, _, _ in figures]
+    texts = {f.name: (text, extra) for f, text, extra in figures}
+    for panel in (p for _, panels in plans for p in panels if p.status != "pending"):
+        log(panel.reason or f"{panel.title}: reused (done before with the same parameters "
+                            f"and network)")
+    manifests = {}
+    for figure, panels in plans:
+        if any(p.status == "pending" for p in panels):
+            discard(figure, panels, run)
+        else:
+            manifests[figure.name] = write_figure(figure, panels, run, *texts[figure.name])
+    pending = {p.key: (f, panels, p) for f, panels in plans for p in panels
+               if p.status == "pending"}
+    done = 0
+    try:
+        tasks = [Task(key, panel.config) for key, (_, _, panel) in pending.items()]
+        if tasks:
+            log(f"rendering {len(tasks)} panels: {', '.join(pending)}")
+        with contextlib.closing(backend(tasks)) as finished:
+            for task, result in finished:
+                figure, panels, panel = pending[task.key]
+                write_record(panel, result)
+                done += 1
+                log(f"{panel.title}: {result['iterations']} iterations in "
+                    f"{result['seconds']:.1f} s, L_total {result['losses']['total']:.4g}"
+                    + (f", try {result['attempts']}" if result.get("attempts", 1) > 1 else "")
+                    + ("" if result["completed"] else
+                       f"; unfinished ({result['stop']}), not counted as done"))
+                if all(p.status != "pending" for p in panels):
+                    manifests[figure.name] = write_figure(figure, panels, run,
+                                                          *texts[figure.name])
+    except KeyboardInterrupt:
+        written = ", ".join(manifests) or "none"
+        print(f"stopped: {done} of {len(pending)} panels rendered and recorded this run; "
+              f"figures written: {written}; run the same command again to render the rest "
+              f"(finished panels are reused)", file=sys.stderr)
+        raise
+    return [manifests[f.name] for f, _, _ in figures]

@@ -15,8 +15,9 @@ def panel_entry(panel):
     return dict(entry, parameters=panel.parameters, **results)
 
 
-def manifest(figure, panels, run, caption, files):
-    """The manifest of a figure written as `files` (its PNG and PDF)."""
+def manifest(figure, panels, run, caption, files, **extra):
+    """The manifest of a figure written as `files` (its PNG and PDF); `extra` (a grid file's
+    name and sha256) goes in as given."""
     return dict(
         figure=figure.name, paper=figure.paper, caption=caption,
         files={kind: dict(file=str(path), sha256=file_digest(path)) for kind, path in files.items()},
@@ -24,4 +25,4 @@ def manifest(figure, panels, run, caption, files):
         model_sha256=run.model_sha256,
         inputs={key: None if run.inputs[key] is None else
                 dict(file=str(run.inputs[key]), sha256=run.digests[key]) for key in figure.inputs},
-        panels=[panel_entry(p) for p in panels])
+        panels=[panel_entry(p) for p in panels], **extra)

@@ -1,0 +1,60 @@
+"""A grid file (reproduce.grid) as one figure of the driver: its panels as Jobs, laid out with
+the last axis as columns and the others as rows, and the run they share, whose base config holds
+the preset and the command line's fields for the grid to override."""
+import itertools
+import pathlib
+
+from reproduce.figures.plan import Run
+from reproduce.figures.tables import Cell, Figure, Job
+from reproduce.files import file_digest
+from reproduce.image import load_image
+from reproduce.transfer import TransferConfig
+
+GRIDS = "grids"  # a grid's panels go under OUT/grids/<grid file's stem>/
+
+
+def grid_job(name, overrides):
+    """A grid panel as a Job. Images are named by path: a path is its own input key."""
+    return Job(name, dict(overrides, content=overrides.get("content"),
+                          styles=tuple(overrides.get("styles", ()))))
+
+
+def grid_figure(grid, preset):
+    """The grid as a figure: columns the last axis, rows every combination of the others (the
+    first two axes are rows × columns, as Fig. 3), each labelled; the caption says so."""
+    *outer, (last, columns) = grid.axes.items()
+    jobs = [grid_job(name, overrides) for name, overrides in grid.panels]
+    width = len(columns)
+    rows = tuple(tuple(Cell(job) for job in jobs[i:i + width]) for i in range(0, len(jobs), width))
+    row_labels = tuple("\n".join(labels) for labels in
+                       itertools.product(*(labels for _, labels in outer))) if outer else ()
+    layout = (f"Rows: {', '.join(axis for axis, _ in outer)}; columns: {last}." if outer
+              else f"Columns: {last}.")
+    text = f"{grid.title.rstrip('.')}. {layout}\n{setting(grid, preset)}"
+    return Figure(grid.path.stem, GRIDS, text, rows, row_labels, tuple(columns))
+
+
+def setting(grid, preset):
+    """The caption's setting line: the sizes and iterations the panels are rendered with."""
+    def used(field):
+        return ", ".join(str(v) for v in sorted({o.get(field, getattr(preset, field))
+                                                 for _, o in grid.panels}))
+    return f"Rendered at {used('size')} px with {used('iterations')} L-BFGS-B iterations."
+
+
+def grid_model(grid, model):
+    """The network: the grid's own when its [base] names one, else `model` (--model)."""
+    return pathlib.Path(grid.panels[0].overrides.get("model", model))
+
+
+def grid_run(grid, out, preset, model, device="cpu", optimiser="scipy", force=False):
+    """The run of a grid's panels: every input image read once (an unreadable one fails before
+    any panel runs) and hashed; the base config holds the preset and the arguments."""
+    inputs = {path: pathlib.Path(path) for _, overrides in grid.panels
+              for path in [overrides.get("content"), *overrides.get("styles", ())] if path}
+    for path in inputs.values():
+        load_image(path)
+    base = TransferConfig(model=str(model), size=preset.size, iterations=preset.iterations,
+                          device=device, optimiser=optimiser)
+    return Run(pathlib.Path(out), GRIDS, preset, pathlib.Path(model), file_digest(model), inputs,
+               {key: file_digest(path) for key, path in inputs.items()}, base, force)
