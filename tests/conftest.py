@@ -27,6 +27,18 @@ def net64(small_vgg):
 
 
 @pytest.fixture(scope="module")
+def ray(request):
+    """A private local Ray cluster of 2 CPUs for one test module (skipped without ray)."""
+    ray = pytest.importorskip("ray")
+    from reproduce import cluster
+    cluster.connect("local", num_cpus=2)
+    # the module's fault hooks travel by value: workers cannot import test modules
+    ray.cloudpickle.register_pickle_by_value(request.module)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
 def one_thread():
     """Tiny images gain nothing from threads, and on a busy 2-core machine threads cost a lot."""
     threads = torch.get_num_threads()

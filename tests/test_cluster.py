@@ -22,16 +22,6 @@ from reproduce.transfer import TransferConfig, run_transfer
 SETTING = dict(size=32, iterations=5, device="cpu")
 
 
-@pytest.fixture(scope="module")
-def ray():
-    ray = pytest.importorskip("ray")
-    cluster.connect("local", num_cpus=2)
-    # the tests' fault hooks travel by value: workers cannot import this test module
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield ray
-    ray.shutdown()
-
-
 def configs(small_vgg, pictures, folder, ratios):
     """A tiny panel per ratio, each with its own seed."""
     return [(f"r{ratio:g}", TransferConfig(

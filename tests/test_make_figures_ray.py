@@ -12,7 +12,6 @@ import time
 import pytest
 from helpers import load_script
 
-from reproduce import cluster
 from reproduce.errors import interrupts_raise, run_main
 from reproduce.figures import PRESETS, make_figures
 from reproduce.figures.execute import ray_backend
@@ -24,16 +23,6 @@ TINY = ["--quick", "--size", "32", "--iterations", "3"]
 PRESET = Preset("quick", 32, 3)
 FIG2 = ["tubingen_shipwreck", "tubingen_starry", "tubingen_scream", "tubingen_composition_vii"]
 pytestmark = pytest.mark.usefixtures("one_thread")  # the same threads here and in the workers
-
-
-@pytest.fixture(scope="module")
-def ray():
-    ray = pytest.importorskip("ray")
-    cluster.connect("local", num_cpus=2)
-    # the tests' fault hooks travel by value: workers cannot import this test module
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield ray
-    ray.shutdown()
 
 
 def make(*argv):
