@@ -5,7 +5,6 @@ import torch
 from torch.fx.passes.shape_prop import ShapeProp
 
 from reproduce.errors import ReproduceError
-from reproduce.network import output_nodes
 
 PROBE = 64         # side of the square input whose activations are measured, then scaled
 FLOAT32 = 4        # bytes
@@ -14,21 +13,15 @@ PASSES = 2         # forward activations kept for the backward pass, and their g
 
 def activation_bytes(net, layers, shape_hw) -> int:
     """Estimated bytes of one evaluation with its gradient at an H×W input: every value the
-    network computes on the way to `layers` (forward), once more for the backward pass,
-    in float32. Measured at PROBE×PROBE and scaled by the pixel count."""
-    module = net.module
-    wanted = {node for name, node in zip(net.blob_names, output_nodes(module)) if name in layers}
-    needed, stack = set(), list(wanted)
-    while stack:
-        node = stack.pop()
-        if node not in needed:
-            needed.add(node)
-            stack.extend(node.all_input_nodes)
+    network computes on the way to `layers` (forward; the graph Network.module_for runs),
+    once more for the backward pass, in float32. Measured at PROBE×PROBE and scaled by the
+    pixel count."""
+    module = net.module_for(tuple(dict.fromkeys(l for l in layers if l != net.input_name)))
     probe = torch.zeros(1, 3, PROBE, PROBE, device=net.device)
     with torch.no_grad():
         ShapeProp(module).propagate(probe.contiguous(memory_format=net.memory_format))
-    counted = sum(node.meta["tensor_meta"].shape.numel() for node in needed
-                  if hasattr(node.meta.get("tensor_meta"), "shape"))
+    counted = sum(node.meta["tensor_meta"].shape.numel() for node in module.graph.nodes
+                  if node.op != "output" and hasattr(node.meta.get("tensor_meta"), "shape"))
     h, w = shape_hw
     return int(counted * (h * w) / PROBE**2) * FLOAT32 * PASSES
 

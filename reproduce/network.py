@@ -61,7 +61,7 @@ class Network:
         self._outputs = dict(zip(self.blob_names, output_nodes(module)))
         self._truncated = {}
 
-    def _module_for(self, names):
+    def module_for(self, names):
         """A GraphModule that returns exactly `names` and holds only the layers they need."""
         if names not in self._truncated:
             graph, copies = fx.Graph(), {}
@@ -82,7 +82,7 @@ class Network:
                            f"{', '.join(self.blob_names)}")
         wanted = tuple(n for n in dict.fromkeys(names) if n != self.input_name)
         inputs = x.contiguous(memory_format=self.memory_format)
-        values = self._module_for(wanted)(inputs) if wanted else ()
+        values = self.module_for(wanted)(inputs) if wanted else ()
         result = dict(zip(wanted, values))
         if self.input_name in names:
             result[self.input_name] = x
