@@ -47,8 +47,10 @@ def output_nodes(module):
 class Network:
     """A converted Caffe network; `blobs(x, names)` returns Caffe's blobs for input x."""
 
-    def __init__(self, module, blob_names, input_name, meta, device="cpu", channels_last=None):
-        """channels_last: run in N×H×W×C memory layout (None: on CPU only, where it is faster)."""
+    def __init__(self, module, blob_names, input_name, meta, sha256, device="cpu",
+                 channels_last=None):
+        """sha256: the network file's, as read. channels_last: run in N×H×W×C memory layout
+        (None: on CPU only, where it is faster)."""
         self.device = torch.device(device)
         if channels_last is None:
             channels_last = self.device.type == "cpu"
@@ -58,6 +60,7 @@ class Network:
         self.blob_names = list(blob_names)
         self.input_name = input_name
         self.meta = meta
+        self.sha256 = sha256
         self._outputs = dict(zip(self.blob_names, output_nodes(module)))
         self._truncated = {}
 
@@ -148,9 +151,9 @@ def load_network(path: str | os.PathLike, pooling: str | None = None, device: st
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max', not {pooling!r}")
     device_kind(device)
-    model, blob_names, input_name, meta = read_network(path)
+    model, blob_names, input_name, meta, sha256 = read_network(path)
     module = to_torch(model)
     del model
     if pooling:
         _set_pooling(module, pooling)
-    return Network(module, blob_names, input_name, meta, device, channels_last)
+    return Network(module, blob_names, input_name, meta, sha256, device, channels_last)

@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import re
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -33,6 +34,16 @@ MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
 
 class NetworkError(ReproduceError):
     """A network file that is missing or is not one this project wrote."""
+
+
+class NetworkFile(NamedTuple):
+    """A network file as read: the ONNX model, the Caffe blob names of its outputs in order, the
+    input's name, the conversion record, and the file's sha256 (checked against its record)."""
+    model: onnx.ModelProto
+    blob_names: list
+    input_name: str
+    record: dict
+    sha256: str
 
 
 def record_path(path):
@@ -102,7 +113,8 @@ def write_network(path, model, weights, blob_names, input_name, meta):
 
 
 def _check_record(path, data):
-    """Refuse a .onnx whose record is missing or names another file's sha256."""
+    """The sha256 of a .onnx file's bytes `data`; refuse the file if its record is missing or
+    names another sha256."""
     record = record_path(path)
     try:
         with open(record, encoding="utf-8") as f:
@@ -113,15 +125,17 @@ def _check_record(path, data):
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise NetworkError(f"{record}: not a readable network record ({e}); {RECONVERT}") from None
     expected = artifacts.get(os.path.basename(path)) if isinstance(artifacts, dict) else None
-    if expected != hashlib.sha256(data).hexdigest():
+    sha256 = hashlib.sha256(data).hexdigest()
+    if expected != sha256:
         raise NetworkError(f"{path}: its sha256 is not the one its record "
                            f"{os.path.basename(record)} names (files of different or interrupted "
                            f"runs?); {RECONVERT}")
+    return sha256
 
 
-def read_network(path):
-    """(onnx.ModelProto, blob names, input name, record) of a network file, checked against its
-    record. Never unpickles: an old pickled network file is refused from its first bytes."""
+def read_network(path) -> NetworkFile:
+    """A network file, checked against its record. Never unpickles: an old pickled network file
+    is refused from its first bytes."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise NetworkError(f"{path}: no such network file ({RECONVERT})")
@@ -138,5 +152,6 @@ def read_network(path):
     if props.get("reproduce.format") != FORMAT:
         raise NetworkError(f"{path}: not a readable network file (not an ONNX file written by "
                            "scripts/convert_caffe.py)")
-    _check_record(path, data)
-    return model, props["reproduce.blobs"], props["reproduce.input"], props["reproduce.record"]
+    sha256 = _check_record(path, data)
+    return NetworkFile(model, props["reproduce.blobs"], props["reproduce.input"],
+                       props["reproduce.record"], sha256)

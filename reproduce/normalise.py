@@ -140,11 +140,11 @@ def normalise(model, image_dir, out, size=256, device="cpu"):
     check_output_file(out, "--out", (".onnx",))
     if os.path.abspath(out) == os.path.abspath(model):
         raise NormaliseError(f"--out {out}: is the network to normalise; choose another name")
-    onnx_model, blob_names, input_name, record = read_network(model)
+    onnx_model, blob_names, input_name, record, sha256 = read_network(model)
     images = image_files(image_dir)
     module = to_torch(onnx_model)
     layers = conv_layers(module, blob_names)
-    network = Network(module, blob_names, input_name, record, device)
+    network = Network(module, blob_names, input_name, record, sha256, device)
     with tqdm(images, desc="normalise", unit="image") as progress:  # closed on errors too
         inputs = (preprocess(load_image(path, size), device) for path in progress)
         by_blob = filter_means(network, [blob for _, blob, _ in layers], inputs)
@@ -155,7 +155,7 @@ def normalise(model, image_dir, out, size=256, device="cpu"):
     del onnx_model.graph.initializer[:]
     means = {conv: values.tolist() for conv, values in means.items()}
     meta = dict(record, name=os.path.splitext(os.path.basename(out))[0], normalised=dict(
-        source=dict(name=os.path.basename(model), sha256=file_digest(model)),
+        source=dict(name=os.path.basename(model), sha256=sha256),
         images=[dict(name=os.path.basename(p), sha256=file_digest(p)) for p in images],
         size=size, means=means))
     return write_network(out, onnx_model, weights, blob_names, input_name, meta), means

@@ -20,7 +20,7 @@ from reproduce.config import (  # noqa: F401 (the names others import from here)
     loss_weights,
     resolve_weights,
 )
-from reproduce.files import file_digest, write_json
+from reproduce.files import write_json
 from reproduce.image import (
     deprocess,
     load_image,
@@ -133,7 +133,7 @@ def run_transfer(config: TransferConfig, net=None, progress: bool = True) -> dic
         summary = dict(output=config.output, losses=result.losses, iterations=result.iterations,
                        stop=result.stop, completed=result.completed,
                        seconds=time.perf_counter() - start, alpha=objective.alpha,
-                       beta=objective.beta, model_sha256=file_digest(config.model),
+                       beta=objective.beta, model_sha256=net.sha256,
                        config=dataclasses.asdict(config))
         if config.log:
             write_json(config.log, dict(summary, history=history))

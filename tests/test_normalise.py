@@ -129,7 +129,7 @@ def parameters(module):
 
 
 def test_dead_filter_is_left_unscaled_and_reported(small_vgg, images, tmp_path, capsys):
-    onnx_model, blob_names, input_name, meta = read_network(small_vgg)
+    onnx_model, blob_names, input_name, meta, _ = read_network(small_vgg)
     weights = [(t.name, numpy_helper.to_array(t).copy()) for t in onnx_model.graph.initializer]
     dict(weights)["conv1_2/bias"][0] = -1e9  # never fires
     del onnx_model.graph.initializer[:]
