@@ -1,10 +1,12 @@
 """File helpers shared by every stage: the repository's paths, output checks made before the
 work starts, atomic writes and checksums."""
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import pathlib
+import re
 import tempfile
 
 from reproduce.errors import ReproduceError
@@ -39,15 +41,21 @@ def check_output_file(path, flag, suffixes=None):
     check_writable_folder(path.parent, flag)
 
 
+def _temporary_name(path):
+    """(folder, prefix, suffix) of atomic_path's temporaries for `path`: .NAME.XXXXXXXX.SUFFIX
+    beside it (mkstemp fills in the 8 characters; writers such as imageio read the suffix)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return folder, f".{name}.", os.path.splitext(name)[1]
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds,
     so an interrupted write never leaves a half-written file under the final name."""
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    directory, prefix, suffix = _temporary_name(path)
     os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1]  # writers such as imageio pick the format from it
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:
         yield tmp
@@ -56,6 +64,15 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporaries of `path` that a killed atomic_path write left behind."""
+    folder, prefix, suffix = _temporary_name(path)
+    pattern = re.compile(rf"{re.escape(prefix)}[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
+    for stale in glob.glob(os.path.join(glob.escape(folder), f"{glob.escape(prefix)}*")):
+        if pattern.fullmatch(os.path.basename(stale)) and os.path.isfile(stale):
+            os.remove(stale)
 
 
 def write_json(path, obj):

@@ -9,12 +9,10 @@ run killed between the two writes, or files from two runs, are refused rather th
 Nothing here unpickles: an old pickled network file (.pt) is recognised by its first bytes and
 refused without being read further.
 """
-import glob
 import hashlib
 import itertools
 import json
 import os
-import re
 from typing import NamedTuple
 
 import numpy as np
@@ -23,7 +21,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
 from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path, write_json
+from reproduce.files import atomic_path, remove_stale_temporaries, write_json
 
 FORMAT = "reproduce.network/2"
 PICKLE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save's zip container; a bare pickle
@@ -49,17 +47,6 @@ class NetworkFile(NamedTuple):
 def record_path(path):
     """NAME.json beside NAME.onnx."""
     return os.path.splitext(os.fspath(path))[0] + ".json"
-
-
-def remove_stale_temporaries(path):
-    """Remove the hidden temporaries (.NAME.XXXXXXXX.suffix, from files.atomic_path) that a
-    killed run left beside `path`."""
-    folder, name = os.path.split(os.path.abspath(path))
-    suffix = os.path.splitext(name)[1]
-    pattern = re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
-    for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*")):
-        if pattern.fullmatch(os.path.basename(stale)) and os.path.isfile(stale):
-            os.remove(stale)
 
 
 def _varint(n):
