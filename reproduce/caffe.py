@@ -331,7 +331,7 @@ def _inner_product(layer, shape, where):
     return dict(transpose=p.transpose, flatten=len(shape) > 1), expected, (p.num_output,)
 
 
-def _input(net):
+def graph_input(net):
     """The graph input: old `input` + `input_dim`/`input_shape`, or a new-format Input layer."""
     if net.input:
         dims = list(net.input_dim) or (list(net.input_shape[0].dim) if net.input_shape else [])
@@ -374,7 +374,7 @@ def _no_weights(here, model, earlier):
 def build_net(graph, weights, until=None, where="prototxt", model=None):
     """Combine a deploy graph (NetParameter) with weights ({layer name: [RawBlob]}) into a
     CaffeNet; `model`, the Caffemodel they came from, is named in errors."""
-    input_name, input_shape = _input(graph)
+    input_name, input_shape = graph_input(graph)
     if not input_name or len(input_shape) != 4:
         raise CaffeError(f"{where}: no 4-D network input declared")
     if min(input_shape) < 1:

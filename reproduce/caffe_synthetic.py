@@ -10,7 +10,7 @@ import pathlib
 
 import numpy as np
 
-from reproduce.caffe import layer_type, read_prototxt
+from reproduce.caffe import graph_input, layer_type, read_prototxt
 from reproduce.caffe_schema import NetParameter
 
 
@@ -31,10 +31,7 @@ def blob_proto(blob, array, legacy=True, double=False):
 def weight_shapes(graph, until=None):
     """{layer: (weight shape, bias shape)} for each conv and fc layer of a chain-shaped deploy
     net (NetParameter, either format), up to and including layer `until`."""
-    dims = list(graph.input_dim) or list(graph.input_shape[0].dim if graph.input_shape else [])
-    if not dims:
-        dims = next(l.input_param.shape[0].dim for l in graph.layer if l.type == "Input")
-    _, channels, height, width = dims
+    _, (_, channels, height, width) = graph_input(graph)
     features = None   # the input size of the next fc layer, once the net is flat
     shapes = {}
     for layer in (*graph.layers, *graph.layer):

@@ -19,8 +19,7 @@ from caffe_reference import (
     with_random_weights,
     write_model,
 )
-from helpers import FIXTURES, VGG_DIV8
-from test_fixtures_caffe import relative_error
+from helpers import FIXTURES, VGG_DIV8, relative_error
 
 from reproduce.caffe import CaffeError, RawBlob, build_net, read_prototxt
 from reproduce.caffe_schema import BlobProto

@@ -3,16 +3,12 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from helpers import FIXTURES, VGG_DIV8
+from helpers import FIXTURES, VGG_DIV8, relative_error
 
 from reproduce.caffe import read_caffemodel
 from reproduce.caffe_schema import BlobProto, NetParameter
 from reproduce.convert import convert
 from reproduce.network import load_network
-
-
-def relative_error(ours, caffe):
-    return float(np.abs(ours - caffe).max() / max(np.abs(caffe).max(), 1e-30))
 
 
 def assert_blobs_match(net, input_path, blobs_path, tol=1e-5):

@@ -8,9 +8,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from helpers import VGG_DIV8, load_script
+from helpers import VGG_DIV8, load_script, relative_error
 from onnx import numpy_helper
-from test_fixtures_caffe import relative_error
 
 from reproduce.caffe import CaffeError, layer_type
 from reproduce.caffe_schema import NetParameter
