@@ -43,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from reproduce.caffe_synthetic import write_random_caffemodel
 from reproduce.convert import convert
 from reproduce.errors import run_main
-from reproduce.files import write_json
+from reproduce.files import ROOT, write_json
 from reproduce.image import preprocess
 from reproduce.network import configure_runtime, default_device, load_network
 from reproduce.transfer import (
@@ -55,7 +55,6 @@ from reproduce.transfer import (
     run_transfer,
 )
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"
 CONTENT = ROOT / "data" / "inputs" / "tubingen.jpg"
 STYLE = ROOT / "data" / "inputs" / "starry_night.jpg"

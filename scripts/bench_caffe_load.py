@@ -28,8 +28,9 @@ import time
 
 from reproduce.caffe_synthetic import write_random_caffemodel
 from reproduce.errors import run_main
+from reproduce.files import ROOT
 
-MODELS = pathlib.Path(__file__).resolve().parents[1] / "models"
+MODELS = ROOT / "models"
 DEPLOY = MODELS / "VGG_ILSVRC_19_layers_deploy.prototxt"
 REAL_SIZE = 574_671_192   # bytes of the published VGG_ILSVRC_19_layers.caffemodel
 MIB = 1 << 20
