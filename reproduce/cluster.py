@@ -129,14 +129,13 @@ def check_outputs(tasks):
 # ---- the worker side -------------------------------------------------------------------------
 
 _FOLDERS = {}   # network set's sha256: folder of this worker process holding the network files
-_NETS = {}      # (network set's sha256, pooling, device): Network
 
 
 def _local_network(sha, ref, model_name, pooling, device):
     """The network file in this worker (written once per process) and the network on `device`,
-    loaded once per process, network and pooling."""
+    loaded once per process, network and pooling (network.loaded_network)."""
     ray = import_ray()
-    from reproduce.network import load_network
+    from reproduce.network import loaded_network
     if sha not in _FOLDERS:
         folder = tempfile.mkdtemp(prefix="reproduce-network-")
         atexit.register(shutil.rmtree, folder, True)
@@ -144,9 +143,7 @@ def _local_network(sha, ref, model_name, pooling, device):
             pathlib.Path(folder, name).write_bytes(data)
         _FOLDERS[sha] = folder
     path = os.path.join(_FOLDERS[sha], model_name)
-    if (sha, pooling, device) not in _NETS:
-        _NETS[sha, pooling, device] = load_network(path, pooling=pooling, device=device)
-    return path, _NETS[sha, pooling, device]
+    return path, loaded_network(path, pooling, device)
 
 
 def _render_panel(run, key, config, network, images, counter, device, threads, before_panel):

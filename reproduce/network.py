@@ -6,6 +6,7 @@ the layers those blobs need. Process-wide speed settings (allocator, TF32) are t
 `configure_runtime`, measured in docs/performance.md.
 """
 import ctypes
+import functools
 import os
 import sys
 from collections.abc import Iterable
@@ -157,3 +158,10 @@ def load_network(path: str | os.PathLike, pooling: str | None = None, device: st
     if pooling:
         _set_pooling(module, pooling)
     return Network(module, blob_names, input_name, meta, sha256, device, channels_last)
+
+
+@functools.cache
+def loaded_network(path: str, pooling: str | None = None, device: str = "cpu") -> Network:
+    """load_network, once per process for each file, pooling and device: a process that renders
+    many panels loads its network once."""
+    return load_network(path, pooling=pooling, device=device)

@@ -17,13 +17,12 @@ import torch
 
 from reproduce.errors import ReproduceError, interrupts_raise
 from reproduce.files import file_digest
-from reproduce.network import configure_runtime, load_network
+from reproduce.network import configure_runtime, loaded_network
 from reproduce.transfer import TransferConfig, run_transfer
 
 RESULT_KEYS = ("completed", "stop", "iterations", "losses", "alpha", "beta", "seconds",
                "model_sha256")
 STOP_SECONDS = 10  # a stopped worker writes its image; after this long it is killed
-_NETS = {}
 
 
 @dataclass(frozen=True)
@@ -33,20 +32,18 @@ class Task:
     config: TransferConfig
 
 
-def network(model, pooling, device):
-    """The network, loaded once per process for each pooling and device."""
-    if (model, pooling, device) not in _NETS:
-        _NETS[model, pooling, device] = load_network(model, pooling=pooling, device=device)
-    return _NETS[model, pooling, device]
-
-
 def render(config, progress=False):
     """Run one panel's transfer; returns what its record needs (the image's sha256 included)."""
-    summary = run_transfer(config, net=network(config.model, config.pooling, config.device),
+    summary = run_transfer(config, net=loaded_network(config.model, config.pooling, config.device),
                            progress=progress)
-    return dict({k: summary[k] for k in RESULT_KEYS}, device=config.device,
-                image_sha256=file_digest(config.output), node=dict(host=socket.gethostname()),
-                attempts=1)
+    return panel_result(summary, config.device, file_digest(config.output),
+                        dict(host=socket.gethostname()), attempts=1)
+
+
+def panel_result(summary, device, image_sha256, node, attempts):
+    """What a panel's record needs, from a transfer's summary, whichever backend ran it."""
+    return dict({k: summary[k] for k in RESULT_KEYS}, device=device, image_sha256=image_sha256,
+                node=node, attempts=attempts)
 
 
 def started(task, device):
@@ -161,6 +158,5 @@ def ray_backend(cpus_per_panel=None, progress=False, before_panel=None):
 
 def ray_result(done):
     """What a panel's record needs from a cluster.Finished, as render returns it here."""
-    return dict({k: done.summary[k] for k in RESULT_KEYS}, device=done.summary["config"]["device"],
-                image_sha256=hashlib.sha256(done.image).hexdigest(), node=done.node,
-                attempts=done.attempts)
+    return panel_result(done.summary, done.summary["config"]["device"],
+                        hashlib.sha256(done.image).hexdigest(), done.node, done.attempts)
