@@ -66,11 +66,10 @@ def common_size(a, b):
     return resize(a, shape), resize(b, shape)
 
 
-def vgg_distances(net, result, reference, reference_path=None):
+def vgg_distances(net, result, reference):
     """The paper's measures between two images of one size, the reference as content and style
     image: style distance Σ w_l E_l over conv1_1 … conv5_1 (w_l = 1/5), content distance at
-    conv4_2, and each E_l (the default layers and weights of TransferConfig; `reference_path`
-    is not used, kept for callers)."""
+    conv4_2, and each E_l (the default layers and weights of TransferConfig)."""
     losses = paper_losses(net, result, reference, [reference], TransferConfig())
     return dict(style=losses["style"], content=losses["content"], E=losses["E"])
 
@@ -149,7 +148,7 @@ def compare(result_path, reference_path, net, image):
     return dict(result=str(result_path), reference=str(reference_path), image=image.name,
                 size=list(result.shape[:2]), psnr=psnr(result, reference),
                 ssim=ssim(result, reference),
-                **vgg_distances(net, result, reference, reference_path))
+                **vgg_distances(net, result, reference))
 
 
 def diff_folders(results, reference, out, net, model, limits=None):

@@ -25,10 +25,6 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
 
-    @property
-    def exit_code(self):
-        return 128 + self.signum
-
 
 def interrupt_signal(exc):
     """The signal number a KeyboardInterrupt stands for: its own for Interrupted, else SIGINT."""

@@ -12,7 +12,7 @@ import pathlib
 import sys
 
 from reproduce.diff import DISTANCES, check_report_folder, diff_folders, parse_bounds
-from reproduce.errors import run_main
+from reproduce.errors import EXIT_FAILED_COMPARISON, EXIT_OK, run_main
 from reproduce.figures import MODEL, require_model
 from reproduce.files import ROOT
 from reproduce.network import load_network
@@ -39,7 +39,7 @@ def main(argv=None):
     for failure in report["failures"]:
         print(f"above bound: {failure['name']} {failure['metric']} {failure['value']:.4g} > "
               f"{failure['limit']:g}", file=sys.stderr)
-    return 1 if report["failures"] else 0
+    return EXIT_FAILED_COMPARISON if report["failures"] else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def tinted(image, blue):
 
 def metrics(net, image, reference):
     return dict(psnr=psnr(image, reference), ssim=ssim(image, reference),
-                **vgg_distances(net, image, reference, PHOTO))
+                **vgg_distances(net, image, reference))
 
 
 def test_psnr_of_a_constant_offset():
