@@ -24,6 +24,9 @@ POOLINGS = ("avg", "max")
 STYLE_SIZES = ("content", "keep")
 INITS = ("noise", "content", "style")  # or the path of an image
 COLOUR_METHODS = tuple(m for m in PRESERVE_COLOUR if m)  # --preserve-colour; unset: the paper's
+# fields that say where a run writes and what it runs on, not what it computes: set by whoever
+# runs it (never a grid file), and no part of a figure panel's parameters
+RUN_FIELDS = ("output", "log", "save_every", "device")
 
 
 def parameter(default, help, flag=None, parse=None, choices=None, command="both", metavar=None,

@@ -23,7 +23,7 @@ import re
 import sys
 from typing import NamedTuple
 
-from reproduce.config import INITS, TransferConfig, check_inputs, floats, names
+from reproduce.config import INITS, RUN_FIELDS, TransferConfig, check_inputs, floats, names
 from reproduce.errors import ReproduceError
 
 if sys.version_info >= (3, 11):
@@ -31,7 +31,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-RUN_FIELDS = ("output", "log", "save_every", "device")  # the caller's choice, never a grid's
 PATH_KINDS = dict(content="path", styles="paths", model="path", init="init")
 PARSED_KINDS = {int: "integer", float: "number", floats: "numbers", names: "names"}
 

@@ -4,11 +4,9 @@ the preset and the command line's fields for the grid to override."""
 import itertools
 import pathlib
 
-from reproduce.figures.plan import Run
+from reproduce.figures.plan import new_run
 from reproduce.figures.tables import Cell, Figure, Job
-from reproduce.files import file_digest
 from reproduce.image import load_image
-from reproduce.transfer import TransferConfig
 
 GRIDS = "grids"  # a grid's panels go under OUT/grids/<grid file's stem>/
 
@@ -54,7 +52,4 @@ def grid_run(grid, out, preset, model, device="cpu", optimiser="scipy", force=Fa
               for path in [overrides.get("content"), *overrides.get("styles", ())] if path}
     for path in inputs.values():
         load_image(path)
-    base = TransferConfig(model=str(model), size=preset.size, iterations=preset.iterations,
-                          device=device, optimiser=optimiser)
-    return Run(pathlib.Path(out), GRIDS, preset, pathlib.Path(model), file_digest(model), inputs,
-               {key: file_digest(path) for key, path in inputs.items()}, base, force)
+    return new_run(out, GRIDS, preset, model, inputs, device, optimiser, force)

@@ -5,8 +5,9 @@ import json
 import pathlib
 from dataclasses import dataclass
 
+from reproduce.config import RUN_FIELDS
 from reproduce.errors import ReproduceError
-from reproduce.figures.tables import BASE_CONTENT, INPUTS, STYLE_SIZE, Figure, Job, Preset
+from reproduce.figures.tables import INPUTS, STYLE_SIZE, Figure, Job, Preset
 from reproduce.files import ROOT, file_digest
 from reproduce.image import load_image
 from reproduce.network import VGG19
@@ -16,9 +17,9 @@ SHIPPED = ROOT / "data" / "inputs"
 MODEL = VGG19  # the converted network (reproduce.network holds the one default)
 PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"
 CAFFEMODEL = ROOT / "models" / "VGG_ILSVRC_19_layers.caffemodel"
-# TransferConfig fields that do not change a panel's image (where it goes, how it is run) or
-# that the record holds otherwise (the inputs by key and sha256, the model by sha256)
-NOT_PARAMETERS = ("content", "styles", "model", "output", "log", "save_every", "device")
+# TransferConfig fields that do not change a panel's image (config.RUN_FIELDS) or that the
+# record holds otherwise (the inputs by key and sha256, the model by sha256)
+NOT_PARAMETERS = (*RUN_FIELDS, "content", "styles", "model")
 
 
 def require_model(model):
@@ -61,15 +62,23 @@ class Run:
     force: bool = False
 
 
-def make_run(out, paper, preset, model, inputs, device="cpu", optimiser="scipy", force=False):
-    """The run, with its base config: Neckarfront in the paper's common setting (TransferConfig's
-    defaults), at the preset's size and iterations, the version's style sizing."""
+def new_run(out, folder, preset, model, inputs, device="cpu", optimiser="scipy", force=False,
+            **fields):
+    """A run writing under OUT/<folder>/, with the inputs and network hashed and the base config:
+    TransferConfig's defaults at the preset's size and iterations, with `fields` (the panels
+    set their images themselves)."""
     digests = {key: file_digest(path) for key, path in inputs.items() if path is not None}
-    base = TransferConfig(content=str(inputs[BASE_CONTENT]), model=str(model), size=preset.size,
-                          iterations=preset.iterations, device=device, optimiser=optimiser,
-                          style_size=STYLE_SIZE[paper])
-    return Run(pathlib.Path(out), paper, preset, pathlib.Path(model), file_digest(model), inputs,
+    base = TransferConfig(model=str(model), size=preset.size, iterations=preset.iterations,
+                          device=device, optimiser=optimiser, **fields)
+    return Run(pathlib.Path(out), folder, preset, pathlib.Path(model), file_digest(model), inputs,
                digests, base, force)
+
+
+def make_run(out, paper, preset, model, inputs, device="cpu", optimiser="scipy", force=False):
+    """The run of a paper version's figures: the paper's common setting (TransferConfig's
+    defaults), at the preset's size and iterations, with the version's style sizing."""
+    return new_run(out, paper, preset, model, inputs, device, optimiser, force,
+                   style_size=STYLE_SIZE[paper])
 
 
 @dataclass
