@@ -27,7 +27,7 @@ from typing import NamedTuple
 from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path, check_output_file, write_json
+from reproduce.files import atomic_path, write_json
 
 # torch and the transfer are imported where used: the process of the actor counting tries
 # imports this module and needs neither
@@ -116,14 +116,14 @@ def read_bytes(path):
 
 
 def check_outputs(tasks):
-    """Fail before anything runs: keys must be unique, every output and log writable later."""
+    """Fail before anything runs: keys must be unique, and every output and log must be writable
+    on this machine, where the driver writes them, and not over an input (config.check_outputs)."""
+    from reproduce.config import check_outputs as check_config_outputs  # torch: not at the top
     keys = [key for key, _ in tasks]
     if len(set(keys)) != len(keys):
         raise ReproduceError("two panels have the same key")
     for _, config in tasks:
-        check_output_file(config.output, "output")
-        if config.log:
-            check_output_file(config.log, "log", (".json",))
+        check_config_outputs(config)
 
 
 # ---- the worker side -------------------------------------------------------------------------
@@ -244,18 +244,19 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
         raise TypeError("each task is (key, TransferConfig)")
     check_outputs(tasks)
     networks, images = {}, {}
-    for _, config in tasks:  # read every file before the first task starts
+    inputs = {key: config_inputs(config) for key, config in tasks}
+    for key, config in tasks:  # read every file before the first task starts
         if config.model not in networks:
             files = {name: read_bytes(path) for name, path in network_files(config.model).items()}
             networks[config.model] = (set_digest(files), files)
-        for path in config_inputs(config):
+        for path in inputs[key]:
             if path not in images:
                 images[path] = read_bytes(path)
     networks = {model: (sha, [ray.put(data)], pathlib.Path(model).name)
                 for model, (sha, data) in networks.items()}
     images = {path: [ray.put(data)] for path, data in images.items()}
     device, resources = panel_resources(ray, cpus_per_panel)
-    threads = int(resources["num_cpus"]) if device == "cpu" else 1
+    threads = int(resources["num_cpus"])  # 1 beside a GPU
     counter, run = attempt_counter(ray), uuid.uuid4().hex
     # a GPU worker ends after its panel: torch keeps the GPU it first saw, and Ray may give a
     # reused worker another one (ray-project/ray#29624); a CPU worker keeps its network loaded
@@ -267,7 +268,7 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
                                        disable=not progress))
         stack.callback(cancel, ray, pending)
         for key, config in tasks:
-            needed = {path: images[path] for path in config_inputs(config)}
+            needed = {path: images[path] for path in inputs[key]}
             ref = render.remote(run, key, config, networks[config.model], needed, counter,
                                 device, threads, before_panel)
             pending[ref] = key
