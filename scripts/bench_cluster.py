@@ -32,12 +32,11 @@ def per_iteration(summary):
     return summary["seconds"] / summary["iterations"]
 
 
-def bench_size(model, size, args, folder):
+def bench_size(net, model, size, args, folder):
     config = TransferConfig(content=str(CONTENT), styles=(str(STYLE),), model=str(model),
                             output=os.path.join(folder, f"here{size}.png"), size=size,
                             iterations=args.iterations, pooling=POOLING, device="cpu")
     load = os.getloadavg()[0]
-    net = load_network(model, pooling=POOLING)
     here = per_iteration(run_transfer(config, net=net, progress=False))
     tasks = [(seed, dataclasses.replace(config, seed=seed, output=os.path.join(
         folder, f"ray{size}_{seed}.png"))) for seed in range(args.panels)]
@@ -64,10 +63,11 @@ def main(argv=None):
     cluster.connect("local", num_cpus=args.panels * args.cpus_per_panel)
     with tempfile.TemporaryDirectory() as folder:
         model = random_network(folder)
+        net = load_network(model, pooling=POOLING)  # once: the same network for every size
         rows = []
         for size in args.sizes:
             print(f"timing {size} px ...", file=sys.stderr, flush=True)
-            rows.append(bench_size(model, size, args, folder))
+            rows.append(bench_size(net, model, size, args, folder))
     print(json.dumps(dict(vars(args), cpus=os.cpu_count(), torch=torch.__version__)))
     print(f"{'size':>6} {'here s/it':>10} {'ray s/it':>10} {'ratio':>7} {'panels':>7} "
           f"{'wall s':>8} {'peak MiB':>9} {'load':>5}")
