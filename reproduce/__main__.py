@@ -1,19 +1,19 @@
 """Command line: `python -m reproduce transfer ...` synthesises an image, `... loss ...` scores one.
 
-Every flag is a field of reproduce.config.TransferConfig, with its default and help text there."""
+Every flag is a field of reproduce.run.config.TransferConfig, with its default and help text there."""
 import argparse
 import dataclasses
 import json
 import os
 import sys
 
-from reproduce.config import TransferConfig, check_inputs, flag
 from reproduce.errors import ReproduceError, run_main
-from reproduce.image import load_image, resize
-from reproduce.memory import check_memory
-from reproduce.network import configure_runtime, default_device, load_network
-from reproduce.objective import check_layers, paper_losses
-from reproduce.transfer import check_style_memory, prepare_images, run_transfer, used_layers
+from reproduce.method.image import load_image, resize
+from reproduce.method.objective import check_layers, paper_losses
+from reproduce.network.load import configure_runtime, default_device, load_network
+from reproduce.network.memory import check_memory
+from reproduce.run.config import TransferConfig, check_inputs, flag
+from reproduce.run.transfer import check_style_memory, prepare_images, run_transfer, used_layers
 
 
 class Parser(argparse.ArgumentParser):

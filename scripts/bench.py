@@ -40,13 +40,13 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from reproduce.caffe_synthetic import write_random_caffemodel
-from reproduce.convert import convert
+from reproduce.caffe.synthetic import write_random_caffemodel
 from reproduce.errors import run_main
 from reproduce.files import ROOT, write_json
-from reproduce.image import preprocess
-from reproduce.network import configure_runtime, default_device, load_network
-from reproduce.transfer import (
+from reproduce.method.image import preprocess
+from reproduce.network.convert import convert
+from reproduce.network.load import configure_runtime, default_device, load_network
+from reproduce.run.transfer import (
     OPTIMISERS,
     Objective,
     TransferConfig,

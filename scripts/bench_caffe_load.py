@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from reproduce.caffe_synthetic import write_random_caffemodel
+from reproduce.caffe.synthetic import write_random_caffemodel
 from reproduce.errors import run_main
 from reproduce.files import ROOT
 
@@ -47,22 +47,22 @@ def read_file(prototxt, caffemodel, folder):
 
 
 def whole_net(prototxt, caffemodel, folder):
-    from reproduce.caffe import read_net
+    from reproduce.caffe.net import read_net
     return lambda: read_net(prototxt, caffemodel)
 
 
 def convert_pool5(prototxt, caffemodel, folder):
-    from reproduce.convert import convert  # what scripts/convert_caffe.py imports
+    from reproduce.network.convert import convert  # what scripts/convert_caffe.py imports
     return lambda: convert(prototxt, caffemodel, folder, name="pool5", until="pool5")
 
 
 def convert_all(prototxt, caffemodel, folder):
-    from reproduce.convert import convert
+    from reproduce.network.convert import convert
     return lambda: convert(prototxt, caffemodel, folder, name="all")
 
 
 def load_pool5(prototxt, caffemodel, folder):
-    from reproduce.network import load_network
+    from reproduce.network.load import load_network
     return lambda: load_network(pathlib.Path(folder) / "pool5.onnx")
 
 

@@ -22,10 +22,10 @@ import time
 import torch
 from bench import CONTENT, POOLING, STYLE, random_network, sizes
 
-from reproduce import cluster
 from reproduce.errors import run_main
-from reproduce.network import load_network
-from reproduce.transfer import TransferConfig, run_transfer
+from reproduce.network.load import load_network
+from reproduce.run import cluster
+from reproduce.run.transfer import TransferConfig, run_transfer
 
 
 def per_iteration(summary):

@@ -2,14 +2,14 @@
 """Convert a Caffe model (deploy prototxt + caffemodel) into a network file.
 
 Writes DIR/NAME.onnx (the network: a standard ONNX model whose outputs are named after the Caffe
-blobs; what `reproduce.network.load_network` reads) and then DIR/NAME.json (its record: checksums
+blobs; what `reproduce.network.load.load_network` reads) and then DIR/NAME.json (its record: checksums
 of the sources and of NAME.onnx, the layer list, opset and library versions).
 """
 import argparse
 import sys
 
-from reproduce.convert import convert
 from reproduce.errors import run_main
+from reproduce.network.convert import convert
 
 
 def main(argv=None):

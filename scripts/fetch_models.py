@@ -13,8 +13,8 @@ import argparse
 import math
 import sys
 
+from reproduce.caffe.fetch import MANIFEST, MODELS, TIMEOUT, fetch, read_manifest, select
 from reproduce.errors import ReproduceError, run_main
-from reproduce.fetch import MANIFEST, MODELS, TIMEOUT, fetch, read_manifest, select
 
 
 def main(argv=None):

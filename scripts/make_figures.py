@@ -15,7 +15,6 @@ import pathlib
 import subprocess
 import sys
 
-from reproduce.convert import convert
 from reproduce.errors import ReproduceError, run_main
 from reproduce.figures import (
     CAFFEMODEL,
@@ -29,12 +28,13 @@ from reproduce.figures import (
     require_model,
 )
 from reproduce.figures.execute import ray_backend
-from reproduce.figures.grids import grid_model
+from reproduce.figures.grid_figure import grid_model
 from reproduce.figures.make import make_grid
 from reproduce.files import ROOT, check_writable_folder
-from reproduce.grid import load_grid
-from reproduce.network import configure_runtime, default_device
-from reproduce.transfer import OPTIMISERS
+from reproduce.network.convert import convert
+from reproduce.network.load import configure_runtime, default_device
+from reproduce.run.grid import load_grid
+from reproduce.run.transfer import OPTIMISERS
 
 FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
          "--only", PROTOTXT.name, CAFFEMODEL.name]
@@ -79,7 +79,7 @@ def ray_cluster(address, cpus_per_panel):
     """The backend of the Ray cluster at `address` (connected now), or None without --ray."""
     if address is None:
         return None
-    from reproduce import cluster  # Ray is optional: imported only for --ray
+    from reproduce.run import cluster  # Ray is optional: imported only for --ray
     cluster.connect(address)
     return ray_backend(cpus_per_panel, progress=sys.stderr.isatty())
 

@@ -2,7 +2,7 @@
 """Normalise a converted VGG network (CVPR version of the paper): rescale every conv filter so
 that its mean activation over the images in a folder, and all positions, is one.
 
-Writes MODEL_NORM.onnx (a network file for `reproduce.network.load_network`) and its record
+Writes MODEL_NORM.onnx (a network file for `reproduce.network.load.load_network`) and its record
 MODEL_NORM.json: the source's checksum, the images used and every layer's means. Filters that never fire on
 the images are left unscaled and reported as warnings.
 """
@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from reproduce.errors import run_main
-from reproduce.network import configure_runtime, default_device
-from reproduce.normalise import dead_filters, normalise
+from reproduce.network.load import configure_runtime, default_device
+from reproduce.network.normalise import dead_filters, normalise
 
 
 def main(argv=None):

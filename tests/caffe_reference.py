@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from google.protobuf import json_format, text_format
 
-from reproduce.caffe_schema import NetParameter
-from reproduce.caffe_synthetic import blob_proto
+from reproduce.caffe.schema import NetParameter
+from reproduce.caffe.synthetic import blob_proto
 
 # New-format type strings -> the old format's enum names (only those the tests write).
 V1_NAMES = {"Convolution": "CONVOLUTION", "ReLU": "RELU", "Pooling": "POOLING",

@@ -5,8 +5,8 @@ import pytest
 import torch
 from helpers import VGG_DIV8
 
-from reproduce.convert import convert
-from reproduce.network import load_network
+from reproduce.network.convert import convert
+from reproduce.network.load import load_network
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,7 @@ def net64(small_vgg):
 def ray(request):
     """A private local Ray cluster of 2 CPUs for one test module (skipped without ray)."""
     ray = pytest.importorskip("ray")
-    from reproduce import cluster
+    from reproduce.run import cluster
     cluster.connect("local", num_cpus=2)
     # the module's fault hooks travel by value: workers cannot import test modules
     ray.cloudpickle.register_pickle_by_value(request.module)

@@ -9,11 +9,11 @@ import torch
 from helpers import VGG_DIV8, load_script
 from torch import nn
 
-from reproduce.caffe import blob_array, read_caffemodel
-from reproduce.caffe_synthetic import write_random_caffemodel
-from reproduce.convert import convert
-from reproduce.losses import gram
-from reproduce.network import load_network
+from reproduce.caffe.net import blob_array, read_caffemodel
+from reproduce.caffe.synthetic import write_random_caffemodel
+from reproduce.method.losses import gram
+from reproduce.network.convert import convert
+from reproduce.network.load import load_network
 
 
 @pytest.fixture(scope="module")

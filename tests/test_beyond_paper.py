@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from reproduce import __main__ as cli
-from reproduce import colour, transfer
-from reproduce.config import TransferConfig
 from reproduce.errors import ReproduceError, run_main
-from reproduce.image import (
+from reproduce.method import colour
+from reproduce.method.image import (
     deprocess,
     load_image,
     long_side_shape,
@@ -21,7 +20,7 @@ from reproduce.image import (
     resize,
     save_image,
 )
-from reproduce.losses import (
+from reproduce.method.losses import (
     content_loss,
     feature_matrix,
     gram,
@@ -30,9 +29,11 @@ from reproduce.losses import (
     total_loss,
     total_variation,
 )
-from reproduce.network import load_network
-from reproduce.objective import Objective, as_floats
-from reproduce.synthesis import synthesise
+from reproduce.method.objective import Objective, as_floats
+from reproduce.network.load import load_network
+from reproduce.optim.synthesis import synthesise
+from reproduce.run import transfer
+from reproduce.run.config import TransferConfig
 
 ROUNDING = 0.5 * np.abs(colour.RGB_TO_YIQ).sum(axis=1)  # |ΔY|, |ΔI|, |ΔQ| from ±0.5 per channel
 
@@ -132,7 +133,7 @@ def test_style_scale_one_is_the_papers_painting_bit_for_bit(small_vgg, tmp_path,
 
 def test_a_style_scale_beyond_the_devices_memory_is_refused_naming_its_flag(
         small_vgg, tmp_path, pictures, monkeypatch):
-    from reproduce import memory
+    from reproduce.network import memory
     monkeypatch.setattr(memory, "device_bytes", lambda device: 2**30)
     cfg = config(small_vgg, tmp_path, pictures, size=48, style_scale=1000.0)
     with pytest.raises(ReproduceError, match=r"^--style-scale: an 48000×48000 image needs"):
@@ -286,7 +287,7 @@ def test_tv_is_logged_and_shown(small_vgg, tmp_path, pictures):
 # --- the paper's defaults unchanged ---------------------------------------------------------------
 
 def papers_losses(net, content, style, x, config):
-    """Eq. 7 written from reproduce.losses alone, with the paper's layers and w_l = 1/5."""
+    """Eq. 7 written from reproduce.method.losses alone, with the paper's layers and w_l = 1/5."""
     P = feature_matrix(net.blobs(content, config.content_layers)[config.content_layers[0]])
     A = {l: gram(feature_matrix(b)) for l, b in net.blobs(style, config.style_layers).items()}
     F = net.blobs(x, (*config.content_layers, *config.style_layers))
@@ -315,7 +316,7 @@ def test_with_every_new_knob_at_its_default_the_objective_is_the_papers(small_vg
 def test_with_every_new_knob_at_its_default_a_synthesis_is_the_papers(small_vgg, tmp_path,
                                                                       pictures):
     """run_transfer at the defaults against the paper's path written out: both images resized
-    once from the files, the objective from reproduce.losses, the same seeded start; the same
+    once from the files, the objective from reproduce.method.losses, the same seeded start; the same
     image and losses to the last bit."""
     cfg = config(small_vgg, tmp_path, pictures, log=None)
     summary = transfer.run_transfer(cfg, progress=False)

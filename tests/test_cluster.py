@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from reproduce import cluster
 from reproduce.errors import ReproduceError, interrupts_raise
-from reproduce.grid import load_grid
-from reproduce.transfer import TransferConfig, run_transfer
+from reproduce.run import cluster
+from reproduce.run.grid import load_grid
+from reproduce.run.transfer import TransferConfig, run_transfer
 
 SETTING = dict(size=32, iterations=5, device="cpu")
 
@@ -168,7 +168,7 @@ def test_network_ships_with_its_siblings(small_vgg):
 
 def test_project_imports_without_ray():
     code = ("import sys; sys.modules['ray'] = None; "
-            "import reproduce.cluster, reproduce.grid, reproduce.figures, reproduce.transfer")
+            "import reproduce.run.cluster, reproduce.run.grid, reproduce.figures, reproduce.run.transfer")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

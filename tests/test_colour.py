@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from reproduce import colour
 from reproduce.errors import ReproduceError
+from reproduce.method import colour
 
 
 def correlated_image(seed, shape=(12, 17)):

@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from reproduce import __main__ as cli
-from reproduce import memory, transfer
-from reproduce.config import TransferConfig, loss_weights, resolve_weights
 from reproduce.errors import ReproduceError, run_main
-from reproduce.image import preprocess
-from reproduce.network import load_network
-from reproduce.objective import Objective
+from reproduce.method.image import preprocess
+from reproduce.method.objective import Objective
+from reproduce.network import memory
+from reproduce.network.load import load_network
+from reproduce.run import transfer
+from reproduce.run.config import TransferConfig, loss_weights, resolve_weights
 
 
 def test_the_papers_layers_and_weights():
@@ -179,8 +180,8 @@ def test_an_unreadable_number_is_a_one_line_usage_error(capsys):
 
 
 def test_the_optimiser_registry_is_the_configs_list():
-    from reproduce.config import OPTIMISERS as names
-    from reproduce.synthesis import OPTIMISERS
+    from reproduce.optim.synthesis import OPTIMISERS
+    from reproduce.run.config import OPTIMISERS as names
     assert tuple(OPTIMISERS) == names == ("scipy", "device")
 
 

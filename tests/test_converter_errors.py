@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from caffe_reference import Model, Spec, conv, fc, pool, relu, with_random_weights, write_model
 
-from reproduce.caffe import CaffeError
-from reproduce.caffe_schema import NetParameter
-from reproduce.convert import convert
+from reproduce.caffe.net import CaffeError
+from reproduce.caffe.schema import NetParameter
 from reproduce.errors import ReproduceError
+from reproduce.network.convert import convert
 
 SCRIPT = pathlib.Path(__file__).parents[1] / "scripts" / "convert_caffe.py"
 
@@ -280,7 +280,7 @@ def test_a_missing_layer_elsewhere_is_not_called_truncated(tmp_path):
 def test_an_unwritable_output_is_one_line_before_the_work(tmp_path, monkeypatch, where, message):
     (tmp_path / "file.txt").write_text("a file")
     prototxt, caffemodel = write_model(small_net(), tmp_path)
-    monkeypatch.setattr("reproduce.convert.read_net", None)  # the check comes first
+    monkeypatch.setattr("reproduce.network.convert.read_net", None)  # the check comes first
     with pytest.raises(ReproduceError, match=message) as error:
         convert(prototxt, caffemodel, where(tmp_path))
     assert str(error.value).startswith("--out ") and "\n" not in str(error.value)

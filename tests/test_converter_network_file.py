@@ -13,11 +13,12 @@ import pytest
 import torch
 from helpers import ROOT, VGG_DIV8, load_script
 
-from reproduce import network, network_file
-from reproduce.convert import convert
 from reproduce.errors import Interrupted, run_main
 from reproduce.files import file_digest
-from reproduce.network import NetworkError, load_network
+from reproduce.network import file as network_file
+from reproduce.network import load as network
+from reproduce.network.convert import convert
+from reproduce.network.load import NetworkError, load_network
 
 PROTOTXT, CAFFEMODEL = VGG_DIV8 / "deploy_max.prototxt", VGG_DIV8 / "vgg19_v1.caffemodel"
 
@@ -173,7 +174,7 @@ def test_loading_changes_no_process_wide_setting(converted, monkeypatch):
 
 CHILD = """
 import sys, time
-from reproduce import network_file
+from reproduce.network import file as network_file
 from reproduce.errors import run_main
 from helpers import load_script
 chunks = network_file._initializer_chunks

@@ -21,11 +21,11 @@ from caffe_reference import (
 )
 from helpers import FIXTURES, VGG_DIV8, relative_error
 
-from reproduce.caffe import CaffeError, RawBlob, build_net, read_prototxt
-from reproduce.caffe_schema import BlobProto
-from reproduce.caffe_synthetic import blob_proto
-from reproduce.convert import convert
-from reproduce.network import load_network
+from reproduce.caffe.net import CaffeError, RawBlob, build_net, read_prototxt
+from reproduce.caffe.schema import BlobProto
+from reproduce.caffe.synthetic import blob_proto
+from reproduce.network.convert import convert
+from reproduce.network.load import load_network
 
 TOL = 1e-5
 DEPLOY = pathlib.Path(__file__).parents[1] / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"

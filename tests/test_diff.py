@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from helpers import ROOT, load_script
 
-import reproduce.diff as diff
-from reproduce.diff import (
+import reproduce.figures.diff as diff
+from reproduce.errors import ReproduceError, run_main
+from reproduce.figures.diff import (
     SSIM_K1,
     common_size,
     compare,
@@ -18,9 +19,8 @@ from reproduce.diff import (
     ssim,
     vgg_distances,
 )
-from reproduce.errors import ReproduceError, run_main
-from reproduce.image import load_image, save_image
-from reproduce.network import load_network
+from reproduce.method.image import load_image, save_image
+from reproduce.network.load import load_network
 
 PHOTO = ROOT / "data" / "inputs" / "tubingen.jpg"
 pytestmark = pytest.mark.usefixtures("one_thread")

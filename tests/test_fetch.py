@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from helpers import VGG_DIV8, load_script
 
+from reproduce.caffe.fetch import MODELS, Entry, FetchError, fetch, read_manifest, select
 from reproduce.errors import run_main
-from reproduce.fetch import MODELS, Entry, FetchError, fetch, read_manifest, select
 
 SCRIPT = pathlib.Path(__file__).parents[1] / "scripts" / "fetch_models.py"
 FETCH_MODELS = load_script("fetch_models")
@@ -295,7 +295,7 @@ def test_a_broken_download_without_checksums_is_refused(site, tmp_path, case, me
 def _boundary_cut(data):
     """The caffemodel cut between two whole layer records, before conv5_1: it parses as a
     complete NetParameter that lacks the last layers."""
-    from reproduce.caffe_schema import NetParameter
+    from reproduce.caffe.schema import NetParameter
     net = NetParameter()
     net.ParseFromString(data)
     field = "layers" if len(net.layers) else "layer"

@@ -5,10 +5,10 @@ import pytest
 import torch
 from helpers import FIXTURES, VGG_DIV8, relative_error
 
-from reproduce.caffe import read_caffemodel
-from reproduce.caffe_schema import BlobProto, NetParameter
-from reproduce.convert import convert
-from reproduce.network import load_network
+from reproduce.caffe.net import read_caffemodel
+from reproduce.caffe.schema import BlobProto, NetParameter
+from reproduce.network.convert import convert
+from reproduce.network.load import load_network
 
 
 def assert_blobs_match(net, input_path, blobs_path, tol=1e-5):

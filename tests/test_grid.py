@@ -5,11 +5,11 @@ import shutil
 import pytest
 
 from reproduce.figures import SHIPPED
-from reproduce.figures.grids import grid_figure
+from reproduce.figures.grid_figure import grid_figure
 from reproduce.figures.tables import PRESETS, fig3
 from reproduce.files import ROOT
-from reproduce.grid import KINDS, RUN_FIELDS, GridError, load_grid
-from reproduce.transfer import TransferConfig
+from reproduce.run.grid import KINDS, RUN_FIELDS, GridError, load_grid
+from reproduce.run.transfer import TransferConfig
 
 FIG3 = ROOT / "data" / "grids" / "fig3.toml"
 

@@ -7,7 +7,7 @@ from helpers import load_script
 from PIL import Image, ImageFile
 
 from reproduce.errors import ReproduceError
-from reproduce.image import (
+from reproduce.method.image import (
     MAX_PIXELS,
     MEAN_BGR,
     deprocess,

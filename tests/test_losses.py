@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from reproduce import losses
-from reproduce.image import preprocess
-from reproduce.transfer import Objective, TransferConfig
+from reproduce.method import losses
+from reproduce.method.image import preprocess
+from reproduce.run.transfer import Objective, TransferConfig
 
 
 def numpy_losses(F, P, Fs, As, w, alpha, beta):

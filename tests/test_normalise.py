@@ -11,15 +11,15 @@ import torch
 from helpers import VGG_DIV8, load_script, relative_error
 from onnx import numpy_helper
 
-from reproduce.caffe import CaffeError, layer_type
-from reproduce.caffe_schema import NetParameter
-from reproduce.convert import convert
+from reproduce.caffe.net import CaffeError, layer_type
+from reproduce.caffe.schema import NetParameter
 from reproduce.errors import run_main
 from reproduce.files import file_digest
-from reproduce.image import load_image, preprocess
-from reproduce.network import load_network, to_torch
-from reproduce.network_file import read_network, write_network
-from reproduce.normalise import normalise
+from reproduce.method.image import load_image, preprocess
+from reproduce.network.convert import convert
+from reproduce.network.file import read_network, write_network
+from reproduce.network.load import load_network, to_torch
+from reproduce.network.normalise import normalise
 
 SIZE = 32
 

@@ -6,9 +6,7 @@ import pytest
 import torch
 from scipy.optimize import lsq_linear, rosen, rosen_der
 
-from reproduce.config import OPTIMISERS, TransferConfig
-from reproduce.optimise import MAXCOR, NonFiniteLoss, lbfgs
-from reproduce.optimise_device import (
+from reproduce.optim.device import (
     ARMIJO,
     CURVATURE,
     free_variables,
@@ -16,7 +14,9 @@ from reproduce.optimise_device import (
     two_loop,
     wolfe_step,
 )
-from reproduce.transfer import run_transfer
+from reproduce.optim.scipy_lbfgsb import MAXCOR, NonFiniteLoss, lbfgs
+from reproduce.run.config import OPTIMISERS, TransferConfig
+from reproduce.run.transfer import run_transfer
 
 
 def minimise(optimiser, fun, x0, bounds, iterations, callback=None):
@@ -128,7 +128,7 @@ def test_wolfe_step_meets_both_conditions(t):
 
 def test_the_memory_holds_maxcor_pairs(monkeypatch):
     seen = []
-    monkeypatch.setattr("reproduce.optimise_device.two_loop",
+    monkeypatch.setattr("reproduce.optim.device.two_loop",
                         lambda q, pairs: seen.append(len(pairs)) or q)
     minimise("device", lambda x: (rosen(x), rosen_der(x)), np.full(6, -1.5),
              (np.full(6, -5.0), np.full(6, 5.0)), MAXCOR + 10)
@@ -153,7 +153,7 @@ def test_on_the_papers_problem_the_device_optimiser_ends_as_low_as_scipy(small_v
 def test_scipy_runs_as_the_authors_code_did(monkeypatch):
     """The authors' L-BFGS-B settings: maxcor 20 curvature pairs, ftol = gtol = 0 (the run
     stops by its iteration count alone), maxiter the iterations asked for."""
-    import reproduce.optimise
+    import reproduce.optim.scipy_lbfgsb
     seen = {}
 
     def minimize(*args, **kwargs):
@@ -161,7 +161,7 @@ def test_scipy_runs_as_the_authors_code_did(monkeypatch):
         return scipy_minimize(*args, **kwargs)
 
     from scipy.optimize import minimize as scipy_minimize
-    monkeypatch.setattr(reproduce.optimise, "minimize", minimize)
+    monkeypatch.setattr(reproduce.optim.scipy_lbfgsb, "minimize", minimize)
     lbfgs(lambda x: (rosen(x), rosen_der(x)), np.zeros(3), (np.full(3, -2.0), np.full(3, 2.0)), 7)
     assert seen["method"] == "L-BFGS-B"
     assert seen["options"]["maxcor"] == 20 and seen["options"]["maxiter"] == 7

@@ -7,12 +7,12 @@ import pytest
 import torch
 from helpers import ROOT
 
-from reproduce.config import TransferConfig
 from reproduce.errors import Interrupted, ReproduceError
-from reproduce.image import load_image, preprocess
-from reproduce.network import load_network
-from reproduce.objective import Objective
-from reproduce.synthesis import OPTIMISERS, synthesise
+from reproduce.method.image import load_image, preprocess
+from reproduce.method.objective import Objective
+from reproduce.network.load import load_network
+from reproduce.optim.synthesis import OPTIMISERS, synthesise
+from reproduce.run.config import TransferConfig
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from reproduce.errors import ReproduceError
-from reproduce.image import load_image
-from reproduce.network import load_network
-from reproduce.transfer import TransferConfig, run_transfer
+from reproduce.method.image import load_image
+from reproduce.network.load import load_network
+from reproduce.run.transfer import TransferConfig, run_transfer
 
 
 def config(small_vgg, tmp_path, **overrides):
@@ -133,8 +133,8 @@ def test_cuda_without_a_gpu_is_a_clear_error(small_vgg, monkeypatch):
 @pytest.mark.parametrize("optimiser", ["scipy", "device"])
 def test_interrupt_writes_the_last_iterate_marked_unfinished_then_propagates(
         small_vgg, tmp_path, pictures, monkeypatch, optimiser):
-    from reproduce import transfer
     from reproduce.errors import Interrupted
+    from reproduce.run import transfer
     calls = []
     value_and_grad = transfer.Objective.value_and_grad
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from reproduce.losses import total_variation
+from reproduce.method.losses import total_variation
 
 
 def numpy_tv(x):

@@ -17,8 +17,8 @@ import torch
 
 from reproduce.errors import ReproduceError, interrupts_raise
 from reproduce.files import file_digest
-from reproduce.network import configure_runtime, loaded_network
-from reproduce.transfer import TransferConfig, run_transfer
+from reproduce.network.load import configure_runtime, loaded_network
+from reproduce.run.transfer import TransferConfig, run_transfer
 
 RESULT_KEYS = ("completed", "stop", "iterations", "losses", "alpha", "beta", "seconds",
                "model_sha256")
@@ -138,13 +138,13 @@ def backend_for(device, jobs, progress=False):
 
 
 def ray_backend(cpus_per_panel=None, progress=False, before_panel=None):
-    """The backend of a Ray cluster (reproduce.cluster; connect to it first): each panel one Ray
+    """The backend of a Ray cluster (reproduce.run.cluster; connect to it first): each panel one Ray
     task, its image written here atomically as it arrives. Closing it cancels the tasks still
     running or waiting. `cpus_per_panel` and `before_panel` as cluster.run_panels_on_ray."""
     def backend(tasks):
         if not tasks:
             return
-        from reproduce import cluster  # Ray is optional: imported when a cluster is used
+        from reproduce.run import cluster  # Ray is optional: imported when a cluster is used
         by_key = {task.key: task for task in tasks}
         panels = cluster.run_panels_on_ray([(t.key, t.config) for t in tasks], cpus_per_panel,
                                            progress=progress, before_panel=before_panel)

@@ -1,7 +1,7 @@
 """The driver: plan the panels, render the pending ones through a backend, write each record as
 its panel finishes and each figure (PNG, PDF, manifest) as soon as all its panels are done. One
 make_figures or make_grid at a time writes into a results folder (an OS file lock). A grid
-file's panels go through the same machinery as one figure (reproduce.figures.grids)."""
+file's panels go through the same machinery as one figure (reproduce.figures.grid_figure)."""
 import contextlib
 import os
 import pathlib
@@ -13,13 +13,13 @@ import filelock
 from reproduce.errors import ReproduceError
 from reproduce.figures import layout
 from reproduce.figures.execute import Task, backend_for
-from reproduce.figures.grids import grid_figure, grid_model, grid_run
+from reproduce.figures.grid_figure import grid_figure, grid_model, grid_run
 from reproduce.figures.manifest import manifest
 from reproduce.figures.plan import find_inputs, make_run, plan
 from reproduce.figures.tables import FIGURES, Job, Preset, caption
 from reproduce.files import check_writable_folder, file_digest, write_json
-from reproduce.grid import Grid, load_grid
-from reproduce.image import load_image
+from reproduce.method.image import load_image
+from reproduce.run.grid import Grid, load_grid
 
 LOCK = ".make_figures.lock"
 PathLike = str | os.PathLike
@@ -124,7 +124,7 @@ def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathL
               device: str = "cpu", jobs: int = 1, force: bool = False,
               optimiser: str = "scipy", log: Callable[[str], None] = print,
               backend: Backend | None = None, progress: bool | None = None) -> dict:
-    """Render a grid file's panels (reproduce.grid) as make_figures renders a figure: records,
+    """Render a grid file's panels (reproduce.run.grid) as make_figures renders a figure: records,
     reuse, lock, interrupts and backends alike; panels under OUT/grids/<file stem>/, the
     montage and its manifest beside them. The preset and the arguments give every field the
     grid does not set. Returns the manifest."""

@@ -5,13 +5,13 @@ import json
 import pathlib
 from dataclasses import dataclass
 
-from reproduce.config import RUN_FIELDS
 from reproduce.errors import ReproduceError
 from reproduce.figures.tables import INPUTS, STYLE_SIZE, Figure, Job, Preset
 from reproduce.files import ROOT, file_digest
-from reproduce.image import load_image
-from reproduce.network import VGG19
-from reproduce.transfer import TransferConfig
+from reproduce.method.image import load_image
+from reproduce.network.load import VGG19
+from reproduce.run.config import RUN_FIELDS
+from reproduce.run.transfer import TransferConfig
 
 SHIPPED = ROOT / "data" / "inputs"
 MODEL = VGG19  # the converted network (reproduce.network holds the one default)

@@ -7,7 +7,7 @@ values are those of upstream `caffe.proto`. Text prototxts may carry more (solve
 One deliberate deviation: `BlobProto.data` and `BlobProto.double_data` are declared `bytes`
 rather than `repeated float/double [packed]`. Both are wire type 2 with the same payload, so a
 real caffemodel parses unchanged, and the payload is never turned into Python floats. In a
-caffemodel, `reproduce.caffe.read_caffemodel` strips the payloads before protobuf sees a blob and
+caffemodel, `reproduce.caffe.net.read_caffemodel` strips the payloads before protobuf sees a blob and
 views them in the mapped file instead; the tests write blobs through these fields.
 """
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory

@@ -3,11 +3,10 @@ paper, an optional total-variation term λ·TV(x) (config.tv_weight, neural-styl
 import numpy as np
 import torch
 
-from reproduce.colour import colour_inputs, seen_image
-from reproduce.config import loss_weights
 from reproduce.errors import ReproduceError
-from reproduce.image import preprocess, resize
-from reproduce.losses import (
+from reproduce.method.colour import colour_inputs, seen_image
+from reproduce.method.image import preprocess, resize
+from reproduce.method.losses import (
     content_loss,
     feature_matrix,
     gram,
@@ -16,6 +15,7 @@ from reproduce.losses import (
     total_loss,
     total_variation,
 )
+from reproduce.run.config import loss_weights
 
 
 def check_layers(net, layers) -> None:

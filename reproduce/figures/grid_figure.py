@@ -1,4 +1,4 @@
-"""A grid file (reproduce.grid) as one figure of the driver: its panels as Jobs, laid out with
+"""A grid file (reproduce.run.grid) as one figure of the driver: its panels as Jobs, laid out with
 the last axis as columns and the others as rows, and the run they share, whose base config holds
 the preset and the command line's fields for the grid to override."""
 import itertools
@@ -6,7 +6,7 @@ import pathlib
 
 from reproduce.figures.plan import new_run
 from reproduce.figures.tables import Cell, Figure, Job
-from reproduce.image import load_image
+from reproduce.method.image import load_image
 
 GRIDS = "grids"  # a grid's panels go under OUT/grids/<grid file's stem>/
 

@@ -3,10 +3,10 @@ record: sha256 of the sources and of NAME.onnx, layers and shapes, opset, librar
 import os
 from importlib.metadata import version
 
-from reproduce.caffe import read_net
+from reproduce.caffe.net import read_net
 from reproduce.files import check_writable_folder, file_digest
-from reproduce.network_file import write_network
-from reproduce.onnx_export import OPSET, to_onnx
+from reproduce.network.file import write_network
+from reproduce.network.onnx_export import OPSET, to_onnx
 
 
 def convert(prototxt, caffemodel, out_dir, name=None, until=None):

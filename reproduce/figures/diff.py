@@ -20,11 +20,11 @@ import tempfile
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from reproduce.config import TransferConfig
 from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path, check_writable_folder, file_digest, write_json
-from reproduce.image import READ_SUFFIXES, load_image, resize, save_image
-from reproduce.objective import paper_losses
+from reproduce.method.image import READ_SUFFIXES, load_image, resize, save_image
+from reproduce.method.objective import paper_losses
+from reproduce.run.config import TransferConfig
 
 PEAK = 255.0
 SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # the 11×11 Gaussian window of Wang et al.

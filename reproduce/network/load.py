@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 
 from reproduce.files import ROOT
-from reproduce.network_file import NetworkError, read_network
+from reproduce.network.file import NetworkError, read_network
 
 VGG19 = ROOT / "models" / "converted" / "vgg19.onnx"  # the default network file
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters

@@ -9,17 +9,17 @@ import numbers
 import os
 from dataclasses import dataclass, field
 
-from reproduce.colour import PRESERVE_COLOUR
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file
-from reproduce.image import MAX_PIXELS, WRITE_SUFFIXES
-from reproduce.network import VGG19, default_device
+from reproduce.method.colour import PRESERVE_COLOUR
+from reproduce.method.image import MAX_PIXELS, WRITE_SUFFIXES
+from reproduce.network.load import VGG19, default_device
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 BETA = 1e6  # β when only the ratio α/β is given (the authors' suggestion to pystiche)
-OPTIMISERS = ("scipy", "device")  # the names of reproduce.synthesis.OPTIMISERS
+OPTIMISERS = ("scipy", "device")  # the names of reproduce.optim.synthesis.OPTIMISERS
 POOLINGS = ("avg", "max")
 STYLE_SIZES = ("content", "keep")
 INITS = ("noise", "content", "style")  # or the path of an image

@@ -1,7 +1,7 @@
 """Panels on a Ray cluster: one Ray task per panel, inputs through the object store.
 
 The driver puts the network files and the input images into Ray's object store once; each task
-writes them into a temporary folder of its worker, runs reproduce.transfer.run_transfer there and
+writes them into a temporary folder of its worker, runs reproduce.run.transfer.run_transfer there and
 returns the image's bytes, so the machines share no file system. The driver yields every panel as
 it finishes, to be written where the caller wants it. Ray is optional: it is imported only here,
 when a cluster is used (`pip install -e '.[ray]'`). docs/cluster.md says how to start a cluster.
@@ -104,7 +104,7 @@ def network_files(model):
 
 def config_inputs(config):
     """The input files a config reads: content, styles and an init image."""
-    from reproduce.config import input_paths  # imports torch: not at the module's top (above)
+    from reproduce.run.config import input_paths  # imports torch: not at the module's top (above)
     return [path for _, path in input_paths(config)]
 
 
@@ -118,7 +118,7 @@ def read_bytes(path):
 def check_outputs(tasks):
     """Fail before anything runs: keys must be unique, and every output and log must be writable
     on this machine, where the driver writes them, and not over an input (config.check_outputs)."""
-    from reproduce.config import check_outputs as check_config_outputs  # torch: not at the top
+    from reproduce.run.config import check_outputs as check_config_outputs  # torch: not at the top
     keys = [key for key, _ in tasks]
     if len(set(keys)) != len(keys):
         raise ReproduceError("two panels have the same key")
@@ -135,7 +135,7 @@ def _local_network(sha, ref, model_name, pooling, device):
     """The network file in this worker (written once per process) and the network on `device`,
     loaded once per process, network and pooling (network.loaded_network)."""
     ray = import_ray()
-    from reproduce.network import loaded_network
+    from reproduce.network.load import loaded_network
     if sha not in _FOLDERS:
         folder = tempfile.mkdtemp(prefix="reproduce-network-")
         atexit.register(shutil.rmtree, folder, True)
@@ -154,8 +154,8 @@ def _render_panel(run, key, config, network, images, counter, device, threads, b
     ray = import_ray()
     import torch
 
-    from reproduce.network import configure_runtime
-    from reproduce.transfer import run_transfer
+    from reproduce.network.load import configure_runtime
+    from reproduce.run.transfer import run_transfer
     attempt = ray.get(counter.begin.remote((run, key)))
     if before_panel is not None:
         before_panel(key, attempt)
@@ -235,10 +235,10 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     outstanding task is cancelled; nothing unfinished is ever yielded. `before_panel(key,
     attempt)`, when given, runs in the worker before each try (to inject faults in tests).
     Close the generator (contextlib.closing) to cancel at once when leaving a loop early."""
-    from reproduce.transfer import TransferConfig
+    from reproduce.run.transfer import TransferConfig
     ray = import_ray()
     if not ray.is_initialized():
-        raise ReproduceError("no Ray cluster: call reproduce.cluster.connect first")
+        raise ReproduceError("no Ray cluster: call reproduce.run.cluster.connect first")
     tasks = [(key, config) for key, config in tasks]
     if not all(isinstance(config, TransferConfig) for _, config in tasks):
         raise TypeError("each task is (key, TransferConfig)")

@@ -1,5 +1,5 @@
 """Style transfer as a run: check the parameters and outputs, load the network and images,
-synthesise (reproduce.synthesis), and report, save and log."""
+synthesise (reproduce.optim.synthesis), and report, save and log."""
 import dataclasses
 import math
 import time
@@ -8,8 +8,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from reproduce.colour import colour_inputs, colour_output, seen_image
-from reproduce.config import (  # noqa: F401 (the names others import from here)
+from reproduce.files import write_json
+from reproduce.method.colour import colour_inputs, colour_output, seen_image
+from reproduce.method.image import (
+    deprocess,
+    load_image,
+    long_side_shape,
+    preprocess,
+    resize,
+    save_image,
+    scaled_style_shape,
+)
+from reproduce.method.objective import Objective, as_floats, check_layers, paper_losses  # noqa: F401
+from reproduce.network.load import load_network
+from reproduce.network.memory import check_memory
+from reproduce.optim.synthesis import OPTIMISERS, Synthesis, synthesise  # noqa: F401
+from reproduce.run.config import (  # noqa: F401 (the names others import from here)
     BETA,
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -20,20 +34,6 @@ from reproduce.config import (  # noqa: F401 (the names others import from here)
     loss_weights,
     resolve_weights,
 )
-from reproduce.files import write_json
-from reproduce.image import (
-    deprocess,
-    load_image,
-    long_side_shape,
-    preprocess,
-    resize,
-    save_image,
-    scaled_style_shape,
-)
-from reproduce.memory import check_memory
-from reproduce.network import load_network
-from reproduce.objective import Objective, as_floats, check_layers, paper_losses  # noqa: F401
-from reproduce.synthesis import OPTIMISERS, Synthesis, synthesise  # noqa: F401
 
 NOISE_STD = 1.0  # white-noise start: N(0, 1) per pixel in the preprocessed (0..255 − mean) space
 

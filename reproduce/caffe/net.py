@@ -15,7 +15,7 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from reproduce.caffe_schema import BlobProto, LayerParameter, NetParameter, V1LayerParameter
+from reproduce.caffe.schema import BlobProto, LayerParameter, NetParameter, V1LayerParameter
 from reproduce.errors import ReproduceError
 
 

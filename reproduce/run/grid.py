@@ -23,8 +23,8 @@ import re
 import sys
 from typing import NamedTuple
 
-from reproduce.config import INITS, RUN_FIELDS, TransferConfig, check_inputs, floats, names
 from reproduce.errors import ReproduceError
+from reproduce.run.config import INITS, RUN_FIELDS, TransferConfig, check_inputs, floats, names
 
 if sys.version_info >= (3, 11):
     import tomllib

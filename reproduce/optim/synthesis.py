@@ -1,5 +1,5 @@
 """Image synthesis by gradient descent on the pixels (the paper's method), on tensors alone:
-no files, progress bars or logs (reproduce.transfer adds those).
+no files, progress bars or logs (reproduce.run.transfer adds those).
 
 Every optimiser takes `(fun, x0, bounds, iterations, callback)`, with fun(x) -> (f, g) and
 x0, bounds, f, g float64 tensors on the network's device, and returns (x, f, iterations done,
@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from reproduce.errors import ReproduceError
-from reproduce.image import pixel_bounds
-from reproduce.objective import Objective, as_floats
-from reproduce.optimise import converged, lbfgs_tensors
-from reproduce.optimise_device import lbfgs_on_device
+from reproduce.method.image import pixel_bounds
+from reproduce.method.objective import Objective, as_floats
+from reproduce.optim.device import lbfgs_on_device
+from reproduce.optim.scipy_lbfgsb import converged, lbfgs_tensors
 
 OPTIMISERS = {"scipy": lbfgs_tensors,      # scipy's L-BFGS-B, as the authors ran it
               "device": lbfgs_on_device}   # an L-BFGS whose state stays on the device

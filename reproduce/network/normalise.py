@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file, file_digest
-from reproduce.image import load_image, preprocess
-from reproduce.network import Network, output_nodes, to_torch
-from reproduce.network_file import read_network, write_network
+from reproduce.method.image import load_image, preprocess
+from reproduce.network.file import read_network, write_network
+from reproduce.network.load import Network, output_nodes, to_torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)  # f(k·x) = k·f(x) per channel, k > 0

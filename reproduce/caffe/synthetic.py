@@ -10,8 +10,8 @@ import pathlib
 
 import numpy as np
 
-from reproduce.caffe import graph_input, layer_type, read_prototxt
-from reproduce.caffe_schema import NetParameter
+from reproduce.caffe.net import graph_input, layer_type, read_prototxt
+from reproduce.caffe.schema import NetParameter
 
 
 def blob_proto(blob, array, legacy=True, double=False):

@@ -11,7 +11,7 @@ that both reach the same minimum. (torch.optim.LBFGS takes no bounds.)
 """
 import torch
 
-from reproduce.optimise import MAXCOR, NonFiniteLoss
+from reproduce.optim.scipy_lbfgsb import MAXCOR, NonFiniteLoss
 
 ARMIJO = 1e-3           # sufficient decrease: f(x_t) ≤ f(x) + ARMIJO · gᵀ(x_t − x)
 CURVATURE = 0.9         # the slope along the path must rise to CURVATURE × its start
@@ -45,7 +45,7 @@ def lbfgs_on_device(fun, x0, bounds, iterations, callback=None):
     iterations; x0, bounds, f and g are float64 tensors on one device.
 
     `callback(x, f)` runs after every iteration. Returns (x, f, iterations done, stop reason),
-    like `reproduce.optimise.lbfgs`; Ctrl-C propagates, the last iterate being the callback's.
+    like `reproduce.optim.scipy_lbfgsb.lbfgs`; Ctrl-C propagates, the last iterate being the callback's.
     """
     low, high = bounds
     x = torch.clamp(x0, low, high)
