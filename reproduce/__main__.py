@@ -8,12 +8,12 @@ import os
 import sys
 
 from reproduce.errors import ReproduceError, run_main
-from reproduce.method.image import load_image, resize
-from reproduce.method.objective import check_layers, paper_losses
-from reproduce.network.load import configure_runtime, default_device, load_network
-from reproduce.network.memory import check_memory
+from reproduce.image.convention import preprocess
+from reproduce.image.files import resize
+from reproduce.network.runtime import configure_runtime, default_device
 from reproduce.run.config import TransferConfig, check_inputs, flag
-from reproduce.run.transfer import check_style_memory, prepare_images, run_transfer, used_layers
+from reproduce.run.prepare import prepare, read_image
+from reproduce.run.transfer import TransferInterrupted, run_transfer
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,49 +68,45 @@ def config_of(args) -> TransferConfig:
     return TransferConfig(**given)
 
 
-def transfer(args):
+def transfer(args: argparse.Namespace) -> None:
     summary = run_transfer(config_of(args))
-    L = summary["losses"]
-    print(f"wrote {summary['output']}: {summary['iterations']} iterations in "
-          f"{summary['seconds']:.1f} s ({summary['stop']}); total {L['total']:.6g}, "
-          f"content {L['content']:.6g}, style {L['style']:.6g}" +
-          (f", tv {L['tv']:.6g}" if "tv" in L else ""))
+    L = summary.losses
+    print(f"wrote {summary.output}: {summary.iterations} iterations in "
+          f"{summary.seconds:.1f} s ({summary.stop}); total {L.total:.6g}, "
+          f"content {L.content:.6g}, style {L.style:.6g}" +
+          (f", tv {L.tv:.6g}" if L.tv is not None else ""))
 
 
-def loss(args):
+def loss(args: argparse.Namespace) -> None:
     config = config_of(args)
     check_inputs(config)
     if not os.path.isfile(args.image):
         raise ReproduceError(f"--image {args.image}: no such image")
-    net = load_network(config.model, pooling=config.pooling, device=config.device)
-    check_layers(net, used_layers(config))
-    check_memory(net, used_layers(config), (config.size, config.size))
-    check_style_memory(net, config)
-    content, styles, shape = prepare_images(config)
-    image = resize(load_image(args.image), shape)
-    L = paper_losses(net, image, content, styles, config)
+    prepared = prepare(config, outputs=False)
+    image = resize(read_image(args.image, None, config), prepared.shape)
+    L = prepared.objective.values(preprocess(prepared.colour.seen(image), prepared.net.device))
     if args.json:
-        print(json.dumps(L, indent=2))
+        print(json.dumps(L.as_dict(), indent=2))
     else:
-        print(f"total {L['total']:.6g}  content {L['content']:.6g}  style {L['style']:.6g}  " +
-              (f"tv {L['tv']:.6g}  " if "tv" in L else "") +
-              "  ".join(f"E[{layer}] {value:.6g}" for layer, value in L["E"].items()))
+        print(f"total {L.total:.6g}  content {L.content:.6g}  style {L.style:.6g}  " +
+              (f"tv {L.tv:.6g}  " if L.tv is not None else "") +
+              "  ".join(f"E[{layer}] {value:.6g}" for layer, value in L.E.items()))
 
 
-def interrupted_message(interrupt):
+def interrupted_message(interrupt: BaseException) -> str | None:
     """What an interrupted transfer finished, and how to go on from it."""
-    summary = getattr(interrupt, "summary", None)
+    summary = interrupt.summary if isinstance(interrupt, TransferInterrupted) else None
     if summary is None:
         return None
-    config = summary["config"]
-    log = f" and {config['log']}" if config["log"] else ""
-    return (f"stopped after {summary['iterations']} of {config['iterations']} iterations; wrote "
-            f"{summary['output']}{log} (marked unfinished). To continue from it: rerun with "
-            f"--init {summary['output']} --iterations "
-            f"{config['iterations'] - summary['iterations']} and another --output")
+    config = summary.config
+    log = f" and {config.log}" if config.log else ""
+    return (f"stopped after {summary.iterations} of {config.iterations} iterations; wrote "
+            f"{summary.output}{log} (marked unfinished). To continue from it: rerun with "
+            f"--init {summary.output} --iterations "
+            f"{config.iterations - summary.iterations} and another --output")
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = Parser(prog="python -m reproduce", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     t = commands.add_parser("transfer", help="synthesise an image by L-BFGS-B on the paper's loss")

@@ -8,12 +8,20 @@ import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 
 EXIT_OK, EXIT_FAILED_COMPARISON, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class ReproduceError(ValueError):
-    """Bad input (a file, an image, a parameter): the message says what and where, in one line."""
+    """Bad input (a file, an image, a parameter): the message says what and where, in one line.
+    Every error a user can cause is one of these (a subclass names the stage or the kind)."""
+
+
+class ParameterError(ReproduceError):
+    """A parameter's value outside its range or choices; the message names the parameter (the
+    configuration's checks name the command-line flag instead)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -21,22 +29,22 @@ class Interrupted(KeyboardInterrupt):
 
     A KeyboardInterrupt, so code that stops cleanly on Ctrl-C stops the same way on SIGTERM."""
 
-    def __init__(self, signum=signal.SIGINT):
+    def __init__(self, signum: int = signal.SIGINT) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
 
 
-def interrupt_signal(exc):
+def interrupt_signal(exc: BaseException) -> int:
     """The signal number a KeyboardInterrupt stands for: its own for Interrupted, else SIGINT."""
-    return getattr(exc, "signum", int(signal.SIGINT))
+    return exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
 
 
-def _raise_interrupted(signum, frame):
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
 @contextlib.contextmanager
-def interrupts_raise():
+def interrupts_raise() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise Interrupted in the main thread (elsewhere, or
     outside the main thread, the handlers are left as they are)."""
     if threading.current_thread() is not threading.main_thread():
@@ -50,7 +58,7 @@ def interrupts_raise():
             signal.signal(s, handler)
 
 
-def run_main(main, argv=None):
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
     """Run a command-line `main(argv)` and return its exit code: main's own (0 when it returns
     None), 2 with one line on stderr for a ReproduceError, 130/143 for SIGINT/SIGTERM."""
     try:

@@ -43,17 +43,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from reproduce.caffe.synthetic import write_random_caffemodel
 from reproduce.errors import run_main
 from reproduce.files import ROOT, write_json
-from reproduce.method.image import preprocess
+from reproduce.network import configure_runtime, default_device, load_network
 from reproduce.network.convert import convert
-from reproduce.network.load import configure_runtime, default_device, load_network
-from reproduce.run.transfer import (
-    OPTIMISERS,
-    Objective,
-    TransferConfig,
-    initial_image,
-    prepare_images,
-    run_transfer,
-)
+from reproduce.optim import OPTIMISERS
+from reproduce.run.config import TransferConfig
+from reproduce.run.prepare import initial_image, prepare
+from reproduce.run.transfer import run_transfer
 
 PROTOTXT = ROOT / "models" / "VGG_ILSVRC_19_layers_deploy.prototxt"
 CONTENT = ROOT / "data" / "inputs" / "tubingen.jpg"
@@ -188,8 +183,8 @@ def time_lbfgs(net, config, evaluation_s):
     later = sum(t > start + since - evaluation_s / 2 for t in counting.starts)
     n = len(ends) - settle
     per_iteration, evaluations = (ends[-1] - since) / n, later / n
-    result = dict(iterations=summary["iterations"], evaluations=len(counting.starts),
-                  seconds=summary["seconds"], s_per_iteration=per_iteration,
+    result = dict(iterations=summary.iterations, evaluations=len(counting.starts),
+                  seconds=summary.seconds, s_per_iteration=per_iteration,
                   evaluations_per_iteration=evaluations, ratio=per_iteration / evaluation_s,
                   rest_s_per_iteration=per_iteration - evaluations * evaluation_s)
     return {f"lbfgs_{config.optimiser}_{key}": value for key, value in result.items()}
@@ -202,10 +197,9 @@ def bench_size(net, model, size, args, folder):
                             iterations=args.iterations, device=str(device),
                             output=os.path.join(folder, "out.png"),
                             log=os.path.join(folder, "log.json"))
-    content, styles, shape = prepare_images(config)
-    objective = Objective(net, preprocess(content, device),
-                          [preprocess(s, device) for s in styles], config)
-    x = initial_image(config, content, styles, shape).to(device)
+    prepared = prepare(config, net)
+    objective, shape = prepared.objective, prepared.shape
+    x = initial_image(config, prepared).to(device)
     last = max(objective.layers, key=net.blob_names.index)
     plain = plain_vgg19(net.module.state_dict(), POOLING, last).to(device,
                                                                  memory_format=net.memory_format)

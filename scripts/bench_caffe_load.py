@@ -62,7 +62,7 @@ def convert_all(prototxt, caffemodel, folder):
 
 
 def load_pool5(prototxt, caffemodel, folder):
-    from reproduce.network.load import load_network
+    from reproduce.network import load_network
     return lambda: load_network(pathlib.Path(folder) / "pool5.onnx")
 
 

@@ -23,13 +23,14 @@ import torch
 from bench import CONTENT, POOLING, STYLE, random_network, sizes
 
 from reproduce.errors import run_main
-from reproduce.network.load import load_network
+from reproduce.network import load_network
 from reproduce.run import cluster
-from reproduce.run.transfer import TransferConfig, run_transfer
+from reproduce.run.config import TransferConfig
+from reproduce.run.transfer import TransferSummary, run_transfer
 
 
-def per_iteration(summary):
-    return summary["seconds"] / summary["iterations"]
+def per_iteration(summary: TransferSummary) -> float:
+    return summary.seconds / summary.iterations
 
 
 def bench_size(net, model, size, args, folder):

@@ -20,7 +20,7 @@ MIB = 1 << 20
 BOUND_MB = 1500   # MiB: the bound on the peak of a 12000×12000 PNG loaded at long side 32 (issue 9)
 MEASURE = """
 import sys
-from reproduce.method.image import load_image
+from reproduce.image import load_image
 
 def kib(key):
     with open("/proc/self/status") as f:

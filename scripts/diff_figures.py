@@ -15,7 +15,7 @@ from reproduce.errors import EXIT_FAILED_COMPARISON, EXIT_OK, run_main
 from reproduce.figures import MODEL, require_model
 from reproduce.figures.diff import DISTANCES, check_report_folder, diff_folders, parse_bounds
 from reproduce.files import ROOT
-from reproduce.network.load import load_network
+from reproduce.network import load_network
 
 
 def main(argv=None):

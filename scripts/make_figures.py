@@ -31,10 +31,10 @@ from reproduce.figures.execute import ray_backend
 from reproduce.figures.grid_figure import grid_model
 from reproduce.figures.make import make_grid
 from reproduce.files import ROOT, check_writable_folder
+from reproduce.network import configure_runtime, default_device
 from reproduce.network.convert import convert
-from reproduce.network.load import configure_runtime, default_device
+from reproduce.optim import OPTIMISERS
 from reproduce.run.grid import load_grid
-from reproduce.run.transfer import OPTIMISERS
 
 FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
          "--only", PROTOTXT.name, CAFFEMODEL.name]
@@ -104,7 +104,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, help="L-BFGS-B iterations (overrides the preset)")
     parser.add_argument("--device", default=default_device(),
                         help="cpu or cuda (default: cuda when torch sees one, else cpu)")
-    parser.add_argument("--optimiser", choices=OPTIMISERS, default="scipy",
+    parser.add_argument("--optimiser", choices=tuple(OPTIMISERS), default="scipy",
                         help="scipy: scipy's L-BFGS-B, as the authors ran it (default); device: "
                              "L-BFGS kept on the device, faster on a GPU")
     parser.add_argument("--jobs", type=int, default=1,

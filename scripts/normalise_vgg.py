@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from reproduce.errors import run_main
-from reproduce.network.load import configure_runtime, default_device
+from reproduce.network import configure_runtime, default_device
 from reproduce.network.normalise import dead_filters, normalise
 
 

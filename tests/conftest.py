@@ -3,10 +3,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from helpers import VGG_DIV8
 
+from reproduce.network import load_network
 from reproduce.network.convert import convert
-from reproduce.network.load import load_network
+from tests.helpers import VGG_DIV8
 
 
 @pytest.fixture(scope="session")

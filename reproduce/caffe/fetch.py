@@ -20,7 +20,7 @@ from http.client import HTTPException
 
 from tqdm import tqdm
 
-from reproduce.caffe.net import CaffeError, read_caffemodel
+from reproduce.caffe.read import CaffeError, read_caffemodel
 from reproduce.errors import ReproduceError
 from reproduce.files import ROOT, atomic_path, check_writable_folder
 

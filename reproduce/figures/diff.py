@@ -22,7 +22,7 @@ from scipy.ndimage import gaussian_filter
 
 from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path, check_writable_folder, file_digest, write_json
-from reproduce.method.image import READ_SUFFIXES, load_image, resize, save_image
+from reproduce.image.files import image_files, load_image, resize, save_image
 from reproduce.method.objective import paper_losses
 from reproduce.run.config import TransferConfig
 
@@ -71,7 +71,7 @@ def vgg_distances(net, result, reference):
     image: style distance Σ w_l E_l over conv1_1 … conv5_1 (w_l = 1/5), content distance at
     conv4_2, and each E_l (the default layers and weights of TransferConfig)."""
     losses = paper_losses(net, result, reference, [reference], TransferConfig())
-    return dict(style=losses["style"], content=losses["content"], E=losses["E"])
+    return dict(style=losses.style, content=losses.content, E=losses.E)
 
 
 def side_by_side(result, reference, gap=4):
@@ -82,10 +82,7 @@ def side_by_side(result, reference, gap=4):
 
 def images_in(folder):
     """{name: path} of the images directly in a folder, by file name without suffix."""
-    folder = pathlib.Path(folder)
-    if not folder.is_dir():
-        raise ReproduceError(f"{folder}: no such folder")
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in READ_SUFFIXES}
+    return {p.stem: p for p in image_files(folder)}
 
 
 def parse_bounds(texts):

@@ -11,17 +11,21 @@ import os
 import queue
 import signal
 import socket
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from reproduce.errors import ReproduceError, interrupts_raise
 from reproduce.files import file_digest
-from reproduce.network.load import configure_runtime, loaded_network
-from reproduce.run.transfer import TransferConfig, run_transfer
+from reproduce.network.load import loaded_network
+from reproduce.network.runtime import configure_runtime
+from reproduce.run import cluster
+from reproduce.run.config import TransferConfig
+from reproduce.run.transfer import TransferSummary, run_transfer
 
-RESULT_KEYS = ("completed", "stop", "iterations", "losses", "alpha", "beta", "seconds",
-               "model_sha256")
 STOP_SECONDS = 10  # a stopped worker writes its image; after this long it is killed
 
 
@@ -32,7 +36,54 @@ class Task:
     config: TransferConfig
 
 
-def render(config, progress=False):
+@dataclass
+class PanelResult:
+    """A rendered panel, as its record holds it: the transfer's results, where it ran, the
+    image's sha256 and the tries it took."""
+    completed: bool
+    stop: str
+    iterations: int
+    losses: dict[str, Any]
+    alpha: float
+    beta: float
+    seconds: float
+    model_sha256: str
+    device: str
+    image_sha256: str
+    node: dict[str, Any]
+    attempts: int
+
+    def as_record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class PanelFailure:
+    """A panel that failed: one line, and the traceback of an unexpected error (None for bad
+    input, a ReproduceError)."""
+    error: str
+    traceback: str | None = None
+
+
+Outcome = PanelResult | PanelFailure
+
+
+def panel_result(summary: TransferSummary, device: str, image_sha256: str, node: dict[str, Any],
+                 attempts: int) -> PanelResult:
+    """What a panel's record needs, from a transfer's summary, whichever backend ran it."""
+    return PanelResult(summary.completed, summary.stop, summary.iterations,
+                       summary.losses.as_dict(), summary.alpha, summary.beta, summary.seconds,
+                       summary.model_sha256, device, image_sha256, node, attempts)
+
+
+def failure(error: Exception) -> PanelFailure:
+    """A PanelFailure of the exception being handled, its traceback kept unless it is bad input."""
+    if isinstance(error, ReproduceError):
+        return PanelFailure(str(error))
+    return PanelFailure(f"{type(error).__name__}: {error}", traceback.format_exc())
+
+
+def render(config: TransferConfig, progress: bool = False) -> PanelResult:
     """Run one panel's transfer; returns what its record needs (the image's sha256 included)."""
     summary = run_transfer(config, net=loaded_network(config.model, config.pooling, config.device),
                            progress=progress)
@@ -40,21 +91,19 @@ def render(config, progress=False):
                         dict(host=socket.gethostname()), attempts=1)
 
 
-def panel_result(summary, device, image_sha256, node, attempts):
-    """What a panel's record needs, from a transfer's summary, whichever backend ran it."""
-    return dict({k: summary[k] for k in RESULT_KEYS}, device=device, image_sha256=image_sha256,
-                node=node, attempts=attempts)
-
-
-def started(task, device):
+def started(task: Task, device: str) -> None:
     print(f"{task.key}: started on {device}", flush=True)
 
 
-def in_process(tasks, progress=False):
+def in_process(tasks: list[Task], progress: bool = False) -> Iterator[tuple[Task, Outcome]]:
     """Render the tasks one after the other in this process."""
     for task in tasks:
         started(task, task.config.device)
-        yield task, render(task.config, progress)
+        try:
+            outcome: Outcome = render(task.config, progress)
+        except Exception as e:  # the driver records it and stops the run
+            outcome = failure(e)
+        yield task, outcome
 
 
 def worker_devices(device, jobs):
@@ -75,11 +124,10 @@ def _worker(device, threads, tasks, results):
         while (task := tasks.get()) is not None:
             try:
                 started(task, device)
-                config = dataclasses.replace(task.config, device=device)
-                results.put((task.key, render(config), None))
-            except Exception as e:  # sent to the driver, which stops the run with it
-                results.put((task.key, None, str(e) if isinstance(e, ReproduceError)
-                             else f"{type(e).__name__}: {e}"))
+                outcome: Outcome = render(dataclasses.replace(task.config, device=device))
+            except Exception as e:  # sent to the driver, which records it and stops the run
+                outcome = failure(e)
+            results.put((task.key, outcome))
 
 
 def process_pool(tasks, devices):
@@ -102,10 +150,8 @@ def process_pool(tasks, devices):
         signal.signal(signal.SIGINT, sigint)
     try:
         for _ in tasks:
-            key, result, error = next_result(results, workers)
-            if error:
-                raise ReproduceError(f"{key}: {error}")
-            yield by_key[key], result
+            key, outcome = next_result(results, workers)
+            yield by_key[key], outcome
     finally:
         for worker in workers:
             worker.terminate()
@@ -144,7 +190,6 @@ def ray_backend(cpus_per_panel=None, progress=False, before_panel=None):
     def backend(tasks):
         if not tasks:
             return
-        from reproduce.run import cluster  # Ray is optional: imported when a cluster is used
         by_key = {task.key: task for task in tasks}
         panels = cluster.run_panels_on_ray([(t.key, t.config) for t in tasks], cpus_per_panel,
                                            progress=progress, before_panel=before_panel)
@@ -156,7 +201,7 @@ def ray_backend(cpus_per_panel=None, progress=False, before_panel=None):
     return backend
 
 
-def ray_result(done):
+def ray_result(done: cluster.Finished) -> PanelResult:
     """What a panel's record needs from a cluster.Finished, as render returns it here."""
-    return panel_result(done.summary, done.summary["config"]["device"],
+    return panel_result(done.summary, done.summary.config.device,
                         hashlib.sha256(done.image).hexdigest(), done.node, done.attempts)

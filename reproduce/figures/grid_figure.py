@@ -6,7 +6,7 @@ import pathlib
 
 from reproduce.figures.plan import new_run
 from reproduce.figures.tables import Cell, Figure, Job
-from reproduce.method.image import load_image
+from reproduce.image.files import load_image
 
 GRIDS = "grids"  # a grid's panels go under OUT/grids/<grid file's stem>/
 
@@ -28,11 +28,11 @@ def grid_figure(grid, preset):
                        itertools.product(*(labels for _, labels in outer))) if outer else ()
     layout = (f"Rows: {', '.join(axis for axis, _ in outer)}; columns: {last}." if outer
               else f"Columns: {last}.")
-    text = f"{grid.title.rstrip('.')}. {layout}\n{setting(grid, preset)}"
+    text = f"{grid.title.rstrip('.')}. {layout}\n{grid_setting(grid, preset)}"
     return Figure(grid.path.stem, GRIDS, text, rows, row_labels, tuple(columns))
 
 
-def setting(grid, preset):
+def grid_setting(grid, preset):
     """The caption's setting line: the sizes and iterations the panels are rendered with."""
     def used(field):
         return ", ".join(str(v) for v in sorted({o.get(field, getattr(preset, field))

@@ -22,7 +22,7 @@ GREY = 0.8             # a panel left out
 
 
 @dataclass
-class Place:
+class Tile:
     """One place in the grid: an RGB image (0–255; None for a panel left out, drawn grey),
     its letter, and an image shown small in its bottom left corner."""
     image: np.ndarray = None

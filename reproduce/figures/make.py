@@ -12,18 +12,18 @@ import filelock
 
 from reproduce.errors import ReproduceError
 from reproduce.figures import layout
-from reproduce.figures.execute import Task, backend_for
+from reproduce.figures.execute import PanelFailure, PanelResult, Task, backend_for
 from reproduce.figures.grid_figure import grid_figure, grid_model, grid_run
 from reproduce.figures.manifest import manifest
-from reproduce.figures.plan import find_inputs, make_run, plan
+from reproduce.figures.plan import Panel, PanelStatus, find_inputs, make_run, plan
 from reproduce.figures.tables import FIGURES, Job, Preset, caption
 from reproduce.files import check_writable_folder, file_digest, write_json
-from reproduce.method.image import load_image
+from reproduce.image.files import load_image
 from reproduce.run.grid import Grid, load_grid
 
 LOCK = ".make_figures.lock"
 PathLike = str | os.PathLike
-Backend = Callable[[list[Task]], Iterator[tuple[Task, dict]]]
+Backend = Callable[[list[Task]], Iterator[tuple[Task, PanelResult | PanelFailure]]]
 
 
 @contextlib.contextmanager
@@ -54,18 +54,36 @@ def discard(figure, panels, run):
     for path in figure_files(figure, run).values():
         path.unlink(missing_ok=True)
     for panel in panels:
-        if panel.status == "pending":
+        if panel.status == PanelStatus.PENDING:
             panel.record_path.unlink(missing_ok=True)
 
 
-def write_record(panel, result):
+def write_record(panel: Panel, result: PanelResult) -> None:
     """A finished panel's record: its parameters and the transfer's results."""
-    panel.record = dict(parameters=panel.parameters, **result)
-    panel.status = "computed" if result["completed"] else "unfinished"
+    panel.record = dict(parameters=panel.parameters, **result.as_record())
+    panel.status = PanelStatus.COMPUTED if result.completed else PanelStatus.UNFINISHED
     write_json(panel.record_path, panel.record)
 
 
-def places(figure, panels, run):
+class PanelCrashed(RuntimeError):
+    """A panel's transfer raised an unexpected error (a bug, not bad input); its traceback was
+    written to stderr and into the panel's record."""
+
+
+def record_failure(panel: Panel, failed: PanelFailure) -> Exception:
+    """Record a failed panel (status failed, the error and any traceback, which also goes to
+    stderr) and return the error that stops the run."""
+    panel.status = PanelStatus.FAILED
+    panel.record = dict(parameters=panel.parameters, status=PanelStatus.FAILED.value,
+                        error=failed.error, traceback=failed.traceback)
+    write_json(panel.record_path, panel.record)
+    if failed.traceback is None:
+        return ReproduceError(f"{panel.key}: {failed.error}")
+    print(f"{panel.key} failed in its worker:\n{failed.traceback}", file=sys.stderr)
+    return PanelCrashed(f"{panel.key}: {failed.error} (traceback above and in {panel.record_path})")
+
+
+def tiles(figure, panels, run):
     """The figure's grid for the layout: panel images and input images, with insets."""
     by_job = {id(p.job): p for p in panels}
 
@@ -75,10 +93,10 @@ def places(figure, panels, run):
 
     def place(cell):
         if not isinstance(cell.item, Job):
-            return layout.Place(picture(cell.item), cell.letter)
+            return layout.Tile(picture(cell.item), cell.letter)
         panel = by_job[id(cell.item)]
-        image = None if panel.status == "skipped" else load_image(panel.image)
-        return layout.Place(image, cell.letter, picture(cell.inset))
+        image = None if panel.status == PanelStatus.SKIPPED else load_image(panel.image)
+        return layout.Tile(image, cell.letter, picture(cell.inset))
 
     return [[place(cell) for cell in row] for row in figure.rows]
 
@@ -86,7 +104,7 @@ def places(figure, panels, run):
 def write_figure(figure, panels, run, text, extra):
     """The figure as PNG and PDF, then its manifest (last: it vouches for the others)."""
     files = figure_files(figure, run)
-    drawn = layout.draw(places(figure, panels, run), figure.row_labels, figure.col_labels, text)
+    drawn = layout.draw(tiles(figure, panels, run), figure.row_labels, figure.col_labels, text)
     layout.save(drawn, files["png"], files["pdf"])
     written = manifest(figure, panels, run, text, dict(png=files["png"], pdf=files["pdf"]),
                        **extra)
@@ -145,17 +163,17 @@ def run_figures(figures, run, backend, log):
     manifests in order. On Ctrl-C or SIGTERM: say what is done and re-raise."""
     plans = [(f, plan(f, run)) for f, _, _ in figures]
     texts = {f.name: (text, extra) for f, text, extra in figures}
-    for panel in (p for _, panels in plans for p in panels if p.status != "pending"):
+    for panel in (p for _, panels in plans for p in panels if p.status != PanelStatus.PENDING):
         log(panel.reason or f"{panel.title}: reused (done before with the same parameters "
                             f"and network)")
     manifests = {}
     for figure, panels in plans:
-        if any(p.status == "pending" for p in panels):
+        if any(p.status == PanelStatus.PENDING for p in panels):
             discard(figure, panels, run)
         else:
             manifests[figure.name] = write_figure(figure, panels, run, *texts[figure.name])
     pending = {p.key: (f, panels, p) for f, panels in plans for p in panels
-               if p.status == "pending"}
+               if p.status == PanelStatus.PENDING}
     done = 0
     try:
         tasks = [Task(key, panel.config) for key, (_, _, panel) in pending.items()]
@@ -164,14 +182,16 @@ def run_figures(figures, run, backend, log):
         with contextlib.closing(backend(tasks)) as finished:
             for task, result in finished:
                 figure, panels, panel = pending[task.key]
+                if isinstance(result, PanelFailure):
+                    raise record_failure(panel, result)
                 write_record(panel, result)
                 done += 1
-                log(f"{panel.title}: {result['iterations']} iterations in "
-                    f"{result['seconds']:.1f} s, L_total {result['losses']['total']:.4g}"
-                    + (f", try {result['attempts']}" if result.get("attempts", 1) > 1 else "")
-                    + ("" if result["completed"] else
-                       f"; unfinished ({result['stop']}), not counted as done"))
-                if all(p.status != "pending" for p in panels):
+                log(f"{panel.title}: {result.iterations} iterations in "
+                    f"{result.seconds:.1f} s, L_total {result.losses['total']:.4g}"
+                    + (f", try {result.attempts}" if result.attempts > 1 else "")
+                    + ("" if result.completed else
+                       f"; unfinished ({result.stop}), not counted as done"))
+                if all(p.status != PanelStatus.PENDING for p in panels):
                     manifests[figure.name] = write_figure(figure, panels, run,
                                                           *texts[figure.name])
     except KeyboardInterrupt:

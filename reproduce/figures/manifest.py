@@ -2,14 +2,15 @@
 sha256, the figure's files with theirs, and every panel's status, parameters and results."""
 import dataclasses
 
+from reproduce.figures.plan import PanelStatus
 from reproduce.files import file_digest
 
 
 def panel_entry(panel):
     """A panel as the manifest lists it: status, file, every parameter and the run's results."""
-    entry = dict(name=panel.job.name, letter=panel.letter, status=panel.status,
+    entry = dict(name=panel.job.name, letter=panel.letter, status=panel.status.value,
                  file=str(panel.image))
-    if panel.status == "skipped":
+    if panel.status == PanelStatus.SKIPPED:
         return dict(entry, reason=panel.reason, changes=panel.job.changes)
     results = {k: v for k, v in panel.record.items() if k != "parameters"}
     return dict(entry, parameters=panel.parameters, **results)

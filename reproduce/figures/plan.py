@@ -4,14 +4,15 @@ import dataclasses
 import json
 import pathlib
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 from reproduce.errors import ReproduceError
 from reproduce.figures.tables import INPUTS, STYLE_SIZE, Figure, Job, Preset
 from reproduce.files import ROOT, file_digest
-from reproduce.method.image import load_image
-from reproduce.network.load import VGG19
-from reproduce.run.config import RUN_FIELDS
-from reproduce.run.transfer import TransferConfig
+from reproduce.image.files import load_image
+from reproduce.network import VGG19
+from reproduce.run.config import RUN_FIELDS, TransferConfig
 
 SHIPPED = ROOT / "data" / "inputs"
 MODEL = VGG19  # the converted network (reproduce.network holds the one default)
@@ -81,19 +82,29 @@ def make_run(out, paper, preset, model, inputs, device="cpu", optimiser="scipy",
                    style_size=STYLE_SIZE[paper])
 
 
+class PanelStatus(str, Enum):
+    """Where a panel stands in a run (written into manifests by its value)."""
+    PENDING = "pending"        # to be rendered
+    COMPUTED = "computed"      # rendered by this run, completed
+    UNFINISHED = "unfinished"  # rendered by this run, stopped short: not done
+    REUSED = "reused"          # done before, with the same parameters and network
+    SKIPPED = "skipped"        # an input is missing
+    FAILED = "failed"          # its transfer raised an error
+
+
 @dataclass
 class Panel:
-    """A job placed in a run: its files, config and status (pending, computed, reused or
-    skipped), with its record or the reason it was skipped."""
+    """A job placed in a run: its files, config and status, with its record or the reason it
+    was skipped."""
     figure: Figure
     job: Job
     image: pathlib.Path
     record_path: pathlib.Path
-    config: TransferConfig = None
-    parameters: dict = None
-    status: str = "pending"
-    record: dict = None
-    reason: str = None
+    config: TransferConfig | None = None
+    parameters: dict[str, Any] | None = None
+    status: PanelStatus = PanelStatus.PENDING
+    record: dict[str, Any] | None = None
+    reason: str | None = None
 
     @property
     def key(self):
@@ -158,12 +169,12 @@ def plan(figure, run):
         panel = Panel(figure, job, folder / f"{job.name}.png", folder / f"{job.name}.json")
         missing = [key for key in job.inputs if run.inputs[key] is None]
         if missing:
-            panel.status, panel.reason = "skipped", skip_reason(panel, missing[0])
+            panel.status, panel.reason = PanelStatus.SKIPPED, skip_reason(panel, missing[0])
         else:
             panel.config = panel_config(job, run, panel.image)
             panel.parameters = panel_parameters(job, panel.config, run)
             record = None if run.force else read_record(panel.record_path)
             if is_done(record, panel, run.model_sha256):
-                panel.status, panel.record = "reused", record
+                panel.status, panel.record = PanelStatus.REUSED, record
         panels.append(panel)
     return panels

@@ -10,7 +10,7 @@ style image to the content's size, the arXiv one keeps its aspect (STYLE_SIZE).
 """
 from dataclasses import dataclass, field
 
-from reproduce.run.transfer import STYLE_LAYERS
+from reproduce.run.config import STYLE_LAYERS
 
 PAPERS = ("arxiv", "cvpr")
 STYLE_SIZE = {"arxiv": "keep", "cvpr": "content"}

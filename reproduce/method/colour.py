@@ -8,14 +8,13 @@
   style's luminance first matched to the content's mean and standard deviation; the result's
   luminance is then joined to the content image's I and Q channels.
 
-Images are H×W×3 float RGB in 0..255, as `image.load_image` gives them. `colour_inputs` (before
-synthesis) and `colour_output` (after it) are the whole of the method for a caller.
+Images are H×W×3 float RGB in 0..255, as `load_image` gives them. `colour_method(name)` is the
+whole of the method for a caller: its `inputs` (before synthesis), `seen` (a start image) and
+`output` (after it).
 """
 import numpy as np
 
-from reproduce.errors import ReproduceError
-
-PRESERVE_COLOUR = (None, "histogram", "luminance")  # None: the paper's algorithm, colours and all
+from reproduce.errors import ParameterError
 
 # A variance (in 0..255²) below which an image counts as flat along a colour direction; 8-bit
 # quantisation alone gives 1/12, so only directions where the image is (nearly) constant fall under it.
@@ -117,38 +116,63 @@ def combine(result_L, content_rgb):
     return np.clip(yiq_to_rgb(yiq), 0, 255).astype(np.float32)
 
 
-def check_preserve_colour(method):
-    """Reject a colour-preservation method that is not one of PRESERVE_COLOUR."""
-    if method not in PRESERVE_COLOUR:
-        names = ", ".join(m for m in PRESERVE_COLOUR if m)
-        raise ReproduceError(f"--preserve-colour must be one of {names}, not {method!r}")
+class Plain:
+    """No colour preservation: the 2015 algorithm, colours and all."""
 
-
-def seen_image(method, rgb):
-    """The image the network sees in place of an RGB image under `method`: its luminance as a
-    grey image for "luminance" (`to_luminance_image`), otherwise the image itself."""
-    check_preserve_colour(method)
-    return to_luminance_image(rgb) if method == "luminance" else rgb
-
-
-def colour_inputs(method, content, styles):
-    """The (content, styles) the network sees under colour preservation `method`, from the RGB
-    images at their synthesis sizes: unchanged for None; the styles colour-matched to the
-    content for "histogram"; for "luminance" the content's luminance and each style's,
-    matched to the content's, as grey images."""
-    check_preserve_colour(method)
-    if method is None:
+    def inputs(self, content: np.ndarray | None,
+               styles: list[np.ndarray]) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """The (content, styles) the network sees, from the RGB images at their synthesis sizes."""
         return content, styles
+
+    def seen(self, rgb: np.ndarray) -> np.ndarray:
+        """The image the network sees in place of an RGB image (a start image, say)."""
+        return rgb
+
+    def output(self, result_rgb: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+        """The final RGB image from the synthesised one."""
+        return result_rgb
+
+
+class HistogramMatching(Plain):
+    """Section 2.1: the styles colour-matched to the content (match_colour_histogram)."""
+
+    def inputs(self, content: np.ndarray | None,
+               styles: list[np.ndarray]) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        return _content(content), [match_colour_histogram(s, _content(content)) for s in styles]
+
+
+class LuminanceOnly(Plain):
+    """Section 2.2: the network sees luminance images (the style's matched to the content's
+    mean and deviation); the result's luminance is joined to the content's chroma (combine)."""
+
+    def inputs(self, content: np.ndarray | None,
+               styles: list[np.ndarray]) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        L_C = luminance(_content(content))
+        return self.seen(_content(content)), [grey(match_luminance(luminance(s), L_C))
+                                              for s in styles]
+
+    def seen(self, rgb: np.ndarray) -> np.ndarray:
+        return to_luminance_image(rgb)
+
+    def output(self, result_rgb: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+        return combine(luminance(result_rgb), _content(content))
+
+
+METHODS: dict[str, Plain] = {"histogram": HistogramMatching(), "luminance": LuminanceOnly()}
+COLOUR_METHODS = tuple(METHODS)  # preserve_colour's values; None: the paper's algorithm
+
+
+def colour_method(name: str | None) -> Plain:
+    """The colour preservation called `name` (None: none, the paper's algorithm)."""
+    if name is None:
+        return Plain()
+    if name not in METHODS:
+        raise ParameterError(f"preserve_colour must be one of {', '.join(METHODS)} or None, "
+                             f"not {name!r}")
+    return METHODS[name]
+
+
+def _content(content: np.ndarray | None) -> np.ndarray:
     if content is None:
-        raise ReproduceError(f"--preserve-colour {method} needs a content image")
-    if method == "histogram":
-        return content, [match_colour_histogram(s, content) for s in styles]
-    L_C = luminance(content)
-    return seen_image(method, content), [grey(match_luminance(luminance(s), L_C)) for s in styles]
-
-
-def colour_output(method, result_rgb, content):
-    """The final RGB image from the synthesised one: for "luminance" its luminance joined to the
-    content's chroma (`combine`), otherwise the synthesised image itself."""
-    check_preserve_colour(method)
-    return combine(luminance(result_rgb), content) if method == "luminance" else result_rgb
+        raise ParameterError("colour preservation needs a content image")
+    return content

@@ -4,6 +4,8 @@ A layer l has N_l filters and feature maps of M_l = height × width positions; i
 F^l ∈ R^{N_l×M_l} are the rectified responses (Caffe's in-place ReLU blob), so autograd through
 the ReLU gives exactly the masked gradients of eq. 2 and eq. 6.
 """
+from typing import Any
+
 import torch
 
 
@@ -23,12 +25,12 @@ class _Gram(torch.autograd.Function):
     autograd's would take two (docs/performance.md)."""
 
     @staticmethod
-    def forward(ctx, F):
+    def forward(ctx: Any, F: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(F)
         return F @ F.T
 
     @staticmethod
-    def backward(ctx, D):
+    def backward(ctx: Any, D: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (F,) = ctx.saved_tensors
         S = D + D.T
         # written in F's own memory layout, so the blob's gradient needs no transposing copy
@@ -40,7 +42,7 @@ def gram(F: torch.Tensor) -> torch.Tensor:
     return _Gram.apply(F)
 
 
-def style_layer_loss(G: torch.Tensor, A: torch.Tensor, N: int, M: int) -> torch.Tensor:
+def style_layer_loss(G: torch.Tensor, A: torch.Tensor | float, N: int, M: int) -> torch.Tensor:
     """Eq. 4: E_l = 1 / (4 N_l² M_l²) Σ_ij (G_ij − A_ij)²."""
     return (G - A).pow(2).sum() / (4.0 * N**2 * M**2)
 
@@ -56,7 +58,7 @@ def total_loss(L_content: torch.Tensor, L_style: torch.Tensor, alpha: float,
     return alpha * L_content + beta * L_style
 
 
-def total_variation(x):
+def total_variation(x: torch.Tensor) -> torch.Tensor:
     """Total variation as neural-style defines it (beyond the 2015 paper, where it is absent): for
     a 1×C×H×W image x (the preprocessed image; differences do not see the mean),
 

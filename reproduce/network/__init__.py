@@ -1,1 +1,20 @@
-"""The network stage."""
+"""Stage 2, the network: a Caffe net exported to ONNX and checked, written as a network file (the
+.onnx and its record), loaded into torch through onnx2torch with the pooling chosen, the runtime
+settings, the CVPR paper's normalisation and the memory a run needs.
+
+The stage's choices are data here, so that the configuration reads them without importing torch.
+"""
+from reproduce.files import ROOT
+from reproduce.lazy import lazy_exports
+
+POOLINGS = ("avg", "max")  # every pooling layer made average (the paper's figures) or max
+VGG19 = ROOT / "models" / "converted" / "vgg19.onnx"  # the default network file
+
+__all__ = ["POOLINGS", "VGG19", "Network", "NetworkError", "NetworkFile", "configure_runtime",
+           "convert", "default_device", "device_kind", "load_network", "loaded_network",
+           "read_network", "write_network"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Network": "load", "load_network": "load", "loaded_network": "load",
+    "NetworkError": "file", "NetworkFile": "file", "read_network": "file", "write_network": "file",
+    "configure_runtime": "runtime", "default_device": "runtime", "device_kind": "runtime",
+    "convert": "convert"})

@@ -13,7 +13,8 @@ import hashlib
 import itertools
 import json
 import os
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -22,6 +23,7 @@ from onnx import TensorProto
 
 from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path, remove_stale_temporaries, write_json
+from reproduce.protowire import field_header
 
 FORMAT = "reproduce.network/2"
 PICKLE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save's zip container; a bare pickle
@@ -34,33 +36,20 @@ class NetworkError(ReproduceError):
     """A network file that is missing or is not one this project wrote."""
 
 
-class NetworkFile(NamedTuple):
+@dataclass(frozen=True)
+class NetworkFile:
     """A network file as read: the ONNX model, the Caffe blob names of its outputs in order, the
     input's name, the conversion record, and the file's sha256 (checked against its record)."""
     model: onnx.ModelProto
-    blob_names: list
+    blob_names: list[str]
     input_name: str
-    record: dict
+    record: dict[str, Any]
     sha256: str
 
 
 def record_path(path):
     """NAME.json beside NAME.onnx."""
     return os.path.splitext(os.fspath(path))[0] + ".json"
-
-
-def _varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _length_prefixed(number, length):
-    """A length-delimited field's key and length (the payload follows)."""
-    return _varint(number << 3 | 2) + _varint(length)
 
 
 def _initializer_chunks(name, array):
@@ -70,10 +59,10 @@ def _initializer_chunks(name, array):
     (or copied) whole in memory."""
     array = np.ascontiguousarray(array, dtype="<f4")
     header = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
-    header = header.SerializeToString() + _length_prefixed(TENSOR_RAW_DATA, array.nbytes)
+    header = header.SerializeToString() + field_header(TENSOR_RAW_DATA, array.nbytes)
     tensor = len(header) + array.nbytes
-    graph = _length_prefixed(GRAPH_INITIALIZER, tensor)
-    return [_length_prefixed(MODEL_GRAPH, len(graph) + tensor) + graph + header,
+    graph = field_header(GRAPH_INITIALIZER, tensor)
+    return [field_header(MODEL_GRAPH, len(graph) + tensor) + graph + header,
             memoryview(array).cast("B")]
 
 

@@ -34,12 +34,13 @@ def device_bytes(device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_memory(net, layers, shape_hw, flag="--size") -> int:
-    """The estimate (activation_bytes); one line naming it and `flag` if the device has less."""
+def check_memory(net, layers, shape_hw, parameter: str) -> int:
+    """The estimate (activation_bytes); one line naming it and `parameter` (the size that sets
+    shape_hw, as the caller names it) if the device has less."""
     need, have = activation_bytes(net, layers, shape_hw), device_bytes(net.device)
     if need > have:
         h, w = shape_hw
-        raise ReproduceError(f"{flag}: an {h}×{w} image needs about {need / 2**30:.1f} GiB for "
+        raise ReproduceError(f"{parameter}: an {h}×{w} image needs about {need / 2**30:.1f} GiB for "
                              f"the network's activations, more than the {have / 2**30:.1f} GiB "
                              f"of {net.device}")
     return need

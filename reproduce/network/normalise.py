@@ -25,26 +25,17 @@ from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file, file_digest
-from reproduce.method.image import load_image, preprocess
+from reproduce.image import IMAGE_SUFFIXES
+from reproduce.image.convention import preprocess
+from reproduce.image.files import image_files, load_image
 from reproduce.network.file import read_network, write_network
 from reproduce.network.load import Network, output_nodes, to_torch
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)  # f(k·x) = k·f(x) per channel, k > 0
 
 
 class NormaliseError(ReproduceError):
     """An image folder or a network that cannot be normalised."""
-
-
-def image_files(folder):
-    """The .jpg/.jpeg/.png files of a folder, sorted by name."""
-    if not os.path.isdir(folder):
-        raise NormaliseError(f"{folder}: no such image folder")
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES))
-    if not names:
-        raise NormaliseError(f"{folder}: no .jpg or .png images")
-    return [os.path.join(folder, n) for n in names]
 
 
 def _submodule(module, node):
@@ -140,11 +131,14 @@ def normalise(model, image_dir, out, size=256, device="cpu"):
     check_output_file(out, "--out", (".onnx",))
     if os.path.abspath(out) == os.path.abspath(model):
         raise NormaliseError(f"--out {out}: is the network to normalise; choose another name")
-    onnx_model, blob_names, input_name, record, sha256 = read_network(model)
+    read = read_network(model)
     images = image_files(image_dir)
+    if not images:
+        raise NormaliseError(f"{image_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    onnx_model, blob_names, record, sha256 = read.model, read.blob_names, read.record, read.sha256
     module = to_torch(onnx_model)
     layers = conv_layers(module, blob_names)
-    network = Network(module, blob_names, input_name, record, sha256, device)
+    network = Network(module, blob_names, read.input_name, record, sha256, device)
     with tqdm(images, desc="normalise", unit="image") as progress:  # closed on errors too
         inputs = (preprocess(load_image(path, size), device) for path in progress)
         by_blob = filter_means(network, [blob for _, blob, _ in layers], inputs)
@@ -158,4 +152,4 @@ def normalise(model, image_dir, out, size=256, device="cpu"):
         source=dict(name=os.path.basename(model), sha256=sha256),
         images=[dict(name=os.path.basename(p), sha256=file_digest(p)) for p in images],
         size=size, means=means))
-    return write_network(out, onnx_model, weights, blob_names, input_name, meta), means
+    return write_network(out, onnx_model, weights, blob_names, read.input_name, meta), means

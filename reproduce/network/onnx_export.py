@@ -1,92 +1,40 @@
-"""CaffeNet -> ONNX, with onnx.helper: one node per Caffe layer, named after it, weights as
-initializers (`LAYER/weight`, `LAYER/bias`), graph outputs named after the Caffe blobs.
-
-Caffe semantics carried over exactly: pooling rounds up (`ceil_mode=1`) and AVE divides by the
-window clipped to the padded image (`count_include_pad=1`, the same divisor rule as Caffe);
-InnerProduct flattens C·H·W and computes x·Wᵀ + b (Gemm, transB); Dropout is the identity.
-The graph outputs are the values each Caffe blob holds after a forward pass.
-"""
+"""CaffeNet -> ONNX, with onnx.helper: each Caffe layer becomes the nodes its registered type
+makes (reproduce.caffe.layers), named after it, weights as initializers (`LAYER/weight`,
+`LAYER/bias`), graph outputs named after the Caffe blobs: the values each holds after a forward
+pass."""
+import numpy as np
 import onnx
 from onnx import TensorProto, helper, version_converter
 
+from reproduce.caffe.layers import LAYER_TYPES
+from reproduce.caffe.layers.registry import Shape, weight_names
+from reproduce.caffe.net import CaffeNet
+
 OPSET = 17        # the file's: onnx2torch converts these operator versions
 CHECK_OPSET = 22  # ONNX's shape inference with Caffe's ceil-pooling rule
+Weights = list[tuple[str, np.ndarray]]  # (initializer name, float32 array)
 
 
-def _conv(layer):
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (layer.params[k] for k in
-                                              ("kernel", "stride", "pad", "dilation"))
-    attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw],
-                 dilations=[dh, dw], group=layer.params["group"])
-    return [helper.make_node("Conv", layer.inputs + _weight_names(layer), layer.outputs,
-                             name=layer.name, **attrs)]
-
-
-def _pool(layer):
-    (kh, kw), (sh, sw), (ph, pw) = (layer.params[k] for k in ("kernel", "stride", "pad"))
-    attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw],
-                 ceil_mode=int(layer.params["ceil"]))
-    if layer.params["method"] == "MAX":
-        return [helper.make_node("MaxPool", layer.inputs, layer.outputs, name=layer.name, **attrs)]
-    return [helper.make_node("AveragePool", layer.inputs, layer.outputs, name=layer.name,
-                             count_include_pad=1, **attrs)]
-
-
-def _inner_product(layer):
-    x, nodes = layer.inputs[0], []
-    if layer.params["flatten"]:
-        nodes.append(helper.make_node("Flatten", [x], [f"{layer.name}/flat"], axis=1,
-                                      name=f"{layer.name}_flatten"))
-        x = f"{layer.name}/flat"
-    nodes.append(helper.make_node("Gemm", [x] + _weight_names(layer), layer.outputs,
-                                  name=layer.name, transB=int(not layer.params["transpose"])))
-    return nodes
-
-
-def _relu(layer):
-    slope = layer.params["negative_slope"]
-    if slope:
-        return [helper.make_node("LeakyRelu", layer.inputs, layer.outputs, name=layer.name,
-                                 alpha=slope)]
-    return [helper.make_node("Relu", layer.inputs, layer.outputs, name=layer.name)]
-
-
-def _dropout(layer):
-    return [helper.make_node("Identity", layer.inputs, layer.outputs, name=layer.name)]
-
-
-def _softmax(layer):
-    return [helper.make_node("Softmax", layer.inputs, layer.outputs, name=layer.name,
-                             axis=layer.params["axis"])]
-
-
-NODES = {"Convolution": _conv, "Pooling": _pool, "InnerProduct": _inner_product, "ReLU": _relu,
-         "Dropout": _dropout, "Softmax": _softmax}
-
-
-def _weight_names(layer):
-    return [f"{layer.name}/{'weight' if i == 0 else 'bias'}" for i in range(len(layer.weights))]
-
-
-def _dims(shape, fixed):
+def _dims(shape: Shape, fixed: bool) -> list[str | int | None]:
     """N, then C (or K), then H and W where the graph fixes them."""
     channels, *spatial = shape
     return ["N", channels] + (list(spatial) if fixed else [None] * len(spatial))
 
 
-def to_onnx(net):
+def to_onnx(net: CaffeNet) -> tuple[onnx.ModelProto, Weights]:
     """The ONNX model of a CaffeNet without its weights, and the weights [(initializer name,
     float32 array)]: the spatial input size stays free unless fc layers fix it. Checked by
     `check` before it is returned."""
     has_fc = any(layer.type == "InnerProduct" for layer in net.layers)
     _, c, h, w = net.input_shape
-    spatial = [h, w] if has_fc else ["H", "W"]
+    spatial: list[str | int] = [h, w] if has_fc else ["H", "W"]
     graph_input = helper.make_tensor_value_info(net.input_name, TensorProto.FLOAT,
                                                 ["N", c] + spatial)
-    nodes, weights = [], []
+    nodes: list[onnx.NodeProto] = []
+    weights: Weights = []
     for layer in net.layers:
-        nodes += NODES[layer.type](layer)
-        weights += zip(_weight_names(layer), layer.weights)
+        nodes += LAYER_TYPES[layer.type].nodes(layer)
+        weights += zip(weight_names(layer), layer.weights)
     shapes = {layer.outputs[0]: layer.out_shape for layer in net.layers}
     outputs = [helper.make_tensor_value_info(blob, TensorProto.FLOAT, _dims(shapes[blob], has_fc))
                for blob in net.blobs]
@@ -97,7 +45,8 @@ def to_onnx(net):
     return model, weights
 
 
-def _with_weights_as_inputs(model, weights, input_shape=None):
+def _with_weights_as_inputs(model: onnx.ModelProto, weights: Weights,
+                            input_shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
     """A copy of the model whose weights are typed graph inputs (no data), optionally with the
     input's shape fixed: what the checker and shape inference need, without the payloads."""
     checked = onnx.ModelProto()
@@ -111,7 +60,7 @@ def _with_weights_as_inputs(model, weights, input_shape=None):
     return checked
 
 
-def _at_check_opset(model):
+def _at_check_opset(model: onnx.ModelProto) -> onnx.ModelProto:
     """The model in CHECK_OPSET, without the shapes the converter inferred at the old one."""
     converted = version_converter.convert_version(model, CHECK_OPSET)
     del converted.graph.value_info[:], converted.graph.output[:]
@@ -119,7 +68,7 @@ def _at_check_opset(model):
     return converted
 
 
-def check(model, weights, net):
+def check(model: onnx.ModelProto, weights: Weights, net: CaffeNet) -> None:
     """ONNX's checker on the model as written, then its full check (shape inference included)
     and, at the prototxt's input size, every blob's inferred shape against the converter's.
     Those two run on the model in opset CHECK_OPSET, whose pooling shape rule is Caffe's: a last

@@ -11,7 +11,7 @@ that both reach the same minimum. (torch.optim.LBFGS takes no bounds.)
 """
 import torch
 
-from reproduce.optim.scipy_lbfgsb import MAXCOR, NonFiniteLoss
+from reproduce.optim.minimiser import MAXCOR, Minimum, NonFiniteLoss
 
 ARMIJO = 1e-3           # sufficient decrease: f(x_t) ≤ f(x) + ARMIJO · gᵀ(x_t − x)
 CURVATURE = 0.9         # the slope along the path must rise to CURVATURE × its start
@@ -40,7 +40,7 @@ def two_loop(q, pairs):
     return r
 
 
-def lbfgs_on_device(fun, x0, bounds, iterations, callback=None):
+def minimise(fun, x0, bounds, iterations, callback=None):
     """Minimise `fun(x) -> (f, g)` over low ≤ x ≤ high from x0 for at most `iterations`
     iterations; x0, bounds, f and g are float64 tensors on one device.
 
@@ -60,13 +60,13 @@ def lbfgs_on_device(fun, x0, bounds, iterations, callback=None):
             d = -g * free
             slope = torch.dot(g, d)
         if not slope < 0:
-            return x, float(f), n, "the projected gradient is zero"
+            return Minimum(x, float(f), n, "the projected gradient is zero")
         # H_0 = I knows no scale: the first step is 1 long (L-BFGS-B's rule for unbounded
         # problems; its first trial for boxed ones, a corner of the box, is far too long here)
         t = 1.0 if pairs else min(1.0, 1.0 / float(torch.linalg.vector_norm(d)))
         step = wolfe_step(fun, x, f, g, d, t, bounds, n + 1)
         if step is None:
-            return x, float(f), n, "the line search found no step"
+            return Minimum(x, float(f), n, "the line search found no step")
         x_t, f_t, g_t = step
         s, y = x_t - x, g_t - g
         sy = torch.dot(s, y)
@@ -75,7 +75,7 @@ def lbfgs_on_device(fun, x0, bounds, iterations, callback=None):
         x, f, g, n = x_t, f_t, g_t, n + 1
         if callback:
             callback(x, float(f))
-    return x, float(f), n, "the iteration limit is reached"
+    return Minimum(x, float(f), n, "the iteration limit is reached")
 
 
 def wolfe_step(fun, x, f, g, d, t, bounds, iteration):

@@ -3,31 +3,20 @@
 `maxcor` 20, `ftol = gtol = 0` (stop by the iteration count alone), box bounds on the pixels.
 Only the flat float64 vector crosses between torch and scipy.
 """
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy.optimize import Bounds, minimize
 from threadpoolctl import threadpool_limits
 
-from reproduce.errors import ReproduceError
-
-MAXCOR = 20  # curvature pairs kept, as in the authors' code
+from reproduce.optim.minimiser import MAXCOR, Callback, Fun, Minimum, NonFiniteLoss
 
 
-def converged(reason):
-    """Whether a stop reason is the optimiser's own judgement of convergence (scipy's
-    "CONVERGENCE: ..." messages, or a zero projected gradient) rather than a failure."""
-    return reason.upper().startswith("CONVERGENCE") or reason == "the projected gradient is zero"
-
-
-class NonFiniteLoss(ReproduceError):
-    """The objective returned NaN or infinity."""
-
-    def __init__(self, f, iteration):
-        super().__init__(f"the loss became non-finite ({f}) in iteration {iteration}; "
-                         "check α, β and the input images")
-
-
-def lbfgs(fun, x0, bounds, iterations, callback=None):
+def lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
+          bounds: tuple[np.ndarray, np.ndarray], iterations: int,
+          callback: Callable[[np.ndarray, float], None] | None = None
+          ) -> tuple[np.ndarray, float, int, str]:
     """Minimise `fun(x) -> (f, g)` from x0 for at most `iterations` L-BFGS-B iterations.
 
     `callback(x, f)` runs after every iteration. Returns (x, f, iterations done, stop reason).
@@ -55,9 +44,10 @@ def lbfgs(fun, x0, bounds, iterations, callback=None):
     return result.x, float(result.fun), int(result.nit), str(result.message)
 
 
-def lbfgs_tensors(fun, x0, bounds, iterations, callback=None):
-    """`lbfgs` with the device optimiser's signature: x0, bounds, f and g float64 tensors on one
-    device (only the flat vector crosses to scipy, on the CPU, in float64)."""
+def minimise(fun: Fun, x0: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor],
+             iterations: int, callback: Callback | None = None) -> Minimum:
+    """`lbfgs` on tensors (reproduce.optim.minimiser): x0, bounds, f and g float64 tensors on
+    one device; only the flat vector crosses to scipy, on the CPU, in float64."""
     device = x0.device
 
     def as_tensor(x):
@@ -69,4 +59,4 @@ def lbfgs_tensors(fun, x0, bounds, iterations, callback=None):
 
     x, f, n, reason = lbfgs(numpy_fun, x0.cpu().numpy(), [b.cpu().numpy() for b in bounds],
                             iterations, callback and (lambda x, f: callback(as_tensor(x), f)))
-    return as_tensor(x), f, n, reason
+    return Minimum(as_tensor(x), f, n, reason)

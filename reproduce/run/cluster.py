@@ -1,36 +1,31 @@
 """Panels on a Ray cluster: one Ray task per panel, inputs through the object store.
 
 The driver puts the network files and the input images into Ray's object store once; each task
-writes them into a temporary folder of its worker, runs reproduce.run.transfer.run_transfer there and
-returns the image's bytes, so the machines share no file system. The driver yields every panel as
-it finishes, to be written where the caller wants it. Ray is optional: it is imported only here,
-when a cluster is used (`pip install -e '.[ray]'`). docs/cluster.md says how to start a cluster.
+runs in a worker (reproduce.run.cluster_worker) and returns the image's bytes, so the machines
+share no file system. The driver yields every panel as it finishes, to be written where the
+caller wants it. Ray is optional (reproduce.run.ray_base). docs/cluster.md says how to start a
+cluster.
 """
-import atexit
 import contextlib
-import dataclasses
 import glob
 import hashlib
-import json
 import os
 import pathlib
 import re
-import resource
-import shutil
 import socket
-import sys
-import tempfile
 import time
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
 from reproduce.files import atomic_path, write_json
-
-# torch and the transfer are imported where used: the process of the actor counting tries
-# imports this module and needs neither
+from reproduce.run.cluster_worker import render_panel
+from reproduce.run.config import TransferConfig, input_paths
+from reproduce.run.config import check_outputs as check_config_outputs
+from reproduce.run.ray_base import Attempts, import_ray
+from reproduce.run.transfer import TransferSummary
 
 ADDRESS = re.compile(r"[\w.\-]+:\d+")  # HOST:PORT of a cluster's head
 PROBE_S = 10               # seconds to wait for a cluster's head to answer
@@ -46,18 +41,10 @@ class Finished(NamedTuple):
     it ran on and the tries it took."""
     key: object
     image: bytes
-    summary: dict
-    log: dict       # summary and per-iteration history, None unless config.log was asked for
-    node: dict      # host, ip, node_id, peak_rss_mib of the worker process so far
+    summary: TransferSummary
+    log: dict[str, Any] | None  # summary and per-iteration history, if config.log was asked for
+    node: dict[str, Any]        # host, ip, node_id, peak_rss_mib of the worker process so far
     attempts: int
-
-
-def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ReproduceError("Ray is not installed: pip install -e '.[ray]'") from None
-    return ray
 
 
 def connect(address="auto", num_cpus=None):
@@ -102,9 +89,8 @@ def network_files(model):
     return {p.name: p for p in [model, *siblings]}
 
 
-def config_inputs(config):
+def config_inputs(config: TransferConfig) -> list[str]:
     """The input files a config reads: content, styles and an init image."""
-    from reproduce.run.config import input_paths  # imports torch: not at the module's top (above)
     return [path for _, path in input_paths(config)]
 
 
@@ -118,101 +104,12 @@ def read_bytes(path):
 def check_outputs(tasks):
     """Fail before anything runs: keys must be unique, and every output and log must be writable
     on this machine, where the driver writes them, and not over an input (config.check_outputs)."""
-    from reproduce.run.config import check_outputs as check_config_outputs  # torch: not at the top
     keys = [key for key, _ in tasks]
     if len(set(keys)) != len(keys):
         raise ReproduceError("two panels have the same key")
     for _, config in tasks:
         check_config_outputs(config)
 
-
-# ---- the worker side -------------------------------------------------------------------------
-
-_FOLDERS = {}   # network set's sha256: folder of this worker process holding the network files
-
-
-def _local_network(sha, ref, model_name, pooling, device):
-    """The network file in this worker (written once per process) and the network on `device`,
-    loaded once per process, network and pooling (network.loaded_network)."""
-    ray = import_ray()
-    from reproduce.network.load import loaded_network
-    if sha not in _FOLDERS:
-        folder = tempfile.mkdtemp(prefix="reproduce-network-")
-        atexit.register(shutil.rmtree, folder, True)
-        for name, data in ray.get(ref[0]).items():
-            pathlib.Path(folder, name).write_bytes(data)
-        _FOLDERS[sha] = folder
-    path = os.path.join(_FOLDERS[sha], model_name)
-    return path, loaded_network(path, pooling, device)
-
-
-def _render_panel(run, key, config, network, images, counter, device, threads, before_panel):
-    """One panel in a Ray worker; returns (image bytes, summary, log, node, attempt).
-
-    network: (sha256, [object ref of {name: bytes}], file name); images: {driver path: [object
-    ref of its bytes]} (refs inside lists, fetched only when needed)."""
-    ray = import_ray()
-    import torch
-
-    from reproduce.network.load import configure_runtime
-    from reproduce.run.transfer import run_transfer
-    attempt = ray.get(counter.begin.remote((run, key)))
-    if before_panel is not None:
-        before_panel(key, attempt)
-    torch.set_num_threads(threads)
-    configure_runtime(device)  # a worker starts with torch's defaults (TF32 on in cuDNN)
-    sha, ref, model_name = network
-    model, net = _local_network(sha, ref, model_name, config.pooling, device)
-    folder = tempfile.mkdtemp(prefix="reproduce-panel-")
-    try:
-        local = {}
-        for i, (path, image_ref) in enumerate(images.items()):
-            local[path] = os.path.join(folder, f"input{i}{pathlib.Path(path).suffix}")
-            pathlib.Path(local[path]).write_bytes(ray.get(image_ref[0]))
-        here = dataclasses.replace(
-            config, content=local.get(config.content), styles=tuple(local[s] for s in config.styles),
-            init=local.get(config.init, config.init), model=model, device=device,
-            output=os.path.join(folder, "out" + pathlib.Path(config.output).suffix),
-            log=os.path.join(folder, "log.json") if config.log else None)
-        summary = as_driver(run_transfer(here, net=net, progress=False), config, device)
-        log = as_driver(json.loads(pathlib.Path(here.log).read_text()), config, device) \
-            if config.log else None
-        image = pathlib.Path(here.output).read_bytes()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()  # keep only the network between panels
-    node = dict(host=socket.gethostname(), ip=ray.util.get_node_ip_address(),
-                node_id=ray.get_runtime_context().get_node_id(), peak_rss_mib=peak_rss_mib())
-    return image, summary, log, node, attempt
-
-
-def peak_rss_mib():
-    """The worker process's peak resident memory so far, MiB (it may have run earlier panels)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
-def as_driver(record, config, device):
-    """A summary or log written in a worker, with the paths the driver gave (not the worker's)
-    and the device the panel ran on."""
-    return dict(record, output=config.output,
-                config=dataclasses.asdict(dataclasses.replace(config, device=device)))
-
-
-class _Attempts:
-    """Counts the tries of each panel (a Ray actor: a lost worker cannot lose its count). One
-    per driver and cluster, as starting its process costs seconds; keys are (run, panel)."""
-
-    def __init__(self):
-        self.tries = {}
-
-    def begin(self, key):
-        self.tries[key] = self.tries.get(key, 0) + 1
-        return self.tries[key]
-
-
-# ---- the driver side -------------------------------------------------------------------------
 
 def panel_resources(ray, cpus_per_panel):
     """(device, Ray resource options) of one panel: a GPU where the cluster has any, else CPUs."""
@@ -235,7 +132,6 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     outstanding task is cancelled; nothing unfinished is ever yielded. `before_panel(key,
     attempt)`, when given, runs in the worker before each try (to inject faults in tests).
     Close the generator (contextlib.closing) to cancel at once when leaving a loop early."""
-    from reproduce.run.transfer import TransferConfig
     ray = import_ray()
     if not ray.is_initialized():
         raise ReproduceError("no Ray cluster: call reproduce.run.cluster.connect first")
@@ -260,7 +156,7 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     counter, run = attempt_counter(ray), uuid.uuid4().hex
     # a GPU worker ends after its panel: torch keeps the GPU it first saw, and Ray may give a
     # reused worker another one (ray-project/ray#29624); a CPU worker keeps its network loaded
-    render = ray.remote(max_calls=1 if device == "cuda" else 0)(_render_panel).options(
+    render = ray.remote(max_calls=1 if device == "cuda" else 0)(render_panel).options(
         max_retries=max_retries, retry_exceptions=False, **resources)
     pending = {}
     with contextlib.ExitStack() as stack:
@@ -293,17 +189,17 @@ def set_digest(files):
     return h.hexdigest()
 
 
-_COUNTERS = {}  # (Ray session, job): the _Attempts actor of this driver
+_COUNTERS: dict[tuple[str, str], Any] = {}  # (Ray session, job): the Attempts actor of this driver
 
 
 def attempt_counter(ray):
-    """This driver's _Attempts actor, started on its own node the first time."""
+    """This driver's Attempts actor, started on its own node the first time."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     context = ray.get_runtime_context()
     job = context.get_session_name(), context.get_job_id()
     if job not in _COUNTERS:
         here = NodeAffinitySchedulingStrategy(context.get_node_id(), soft=True)
-        _COUNTERS[job] = ray.remote(_Attempts).options(num_cpus=0, scheduling_strategy=here) \
+        _COUNTERS[job] = ray.remote(Attempts).options(num_cpus=0, scheduling_strategy=here) \
             .remote()
     return _COUNTERS[job]
 

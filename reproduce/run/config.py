@@ -2,7 +2,9 @@
 
 `TransferConfig` is the only definition: the command lines (`python -m reproduce transfer`,
 `... loss`) are generated from its fields, the figures override fields of one base config
-(`dataclasses.replace`), and `loss_weights` is the one reading of α, β and their ratio.
+(`dataclasses.replace`), and every value is checked here, once, when a config is made. The
+choices come from the stages that implement them (poolings, optimisers, colour methods, image
+suffixes), read as data: importing this module does not import torch.
 """
 import math
 import numbers
@@ -11,22 +13,26 @@ from dataclasses import dataclass, field
 
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file
-from reproduce.method.colour import PRESERVE_COLOUR
-from reproduce.method.image import MAX_PIXELS, WRITE_SUFFIXES
-from reproduce.network.load import VGG19, default_device
+from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
+from reproduce.method.colour import COLOUR_METHODS
+from reproduce.network import POOLINGS, VGG19
+from reproduce.optim import OPTIMISERS
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-BETA = 1e6  # β when only the ratio α/β is given (the authors' suggestion to pystiche)
-OPTIMISERS = ("scipy", "device")  # the names of reproduce.optim.synthesis.OPTIMISERS
-POOLINGS = ("avg", "max")
 STYLE_SIZES = ("content", "keep")
 INITS = ("noise", "content", "style")  # or the path of an image
-COLOUR_METHODS = tuple(m for m in PRESERVE_COLOUR if m)  # --preserve-colour; unset: the paper's
 # fields that say where a run writes and what it runs on, not what it computes: set by whoever
 # runs it (never a grid file), and no part of a figure panel's parameters
 RUN_FIELDS = ("output", "log", "save_every", "device")
+
+
+def default_device() -> str:
+    """cuda when torch sees a GPU, else cpu. torch is imported here, when a config is made
+    without a device, so that importing this module stays torch-free."""
+    from reproduce.network.runtime import default_device as torch_default
+    return torch_default()
 
 
 def parameter(default, help, flag=None, parse=None, choices=None, command="both", metavar=None,
@@ -98,7 +104,7 @@ class TransferConfig:
     optimiser: str = parameter(
         "scipy", "scipy: scipy's L-BFGS-B, as the authors ran it; device: an L-BFGS with the "
         "same bounds and memory that stays on the device, faster on a GPU",
-        choices=OPTIMISERS, command="transfer")
+        choices=tuple(OPTIMISERS), command="transfer")
     max_pixels: int = parameter(
         MAX_PIXELS, "largest input image accepted, width × height in pixels; larger ones are "
         "refused before decoding", parse=int, metavar="N")
@@ -122,28 +128,6 @@ def flag(name: str) -> str:
     """The command-line flag of a TransferConfig field."""
     meta = TransferConfig.__dataclass_fields__[name].metadata
     return meta["flag"] or "--" + name.replace("_", "-")
-
-
-def resolve_weights(ratio: float, alpha: float | None = None,
-                    beta: float | None = None) -> tuple[float, float]:
-    """(α, β) of eq. 7. The ratio α/β holds unless both α and β are given:
-    neither: β = BETA (1e6), α = ratio · β; β alone: α = ratio · β; α alone: β = α / ratio;
-    both: as given. A zero given alone switches its term off and leaves the other at its
-    default: α = 0 gives β = BETA (pure style), β = 0 gives α = ratio · BETA (pure content)."""
-    if alpha is not None and beta is not None:
-        return float(alpha), float(beta)
-    if alpha is not None:
-        return float(alpha), (alpha / ratio if alpha > 0 else BETA)
-    if beta is not None:
-        return (ratio * beta if beta > 0 else ratio * BETA), float(beta)
-    return ratio * BETA, BETA
-
-
-def loss_weights(config: TransferConfig, has_content: bool, has_style: bool) -> tuple[float, float]:
-    """(α, β) of `config` (resolve_weights); no content image means α = 0 (pure style
-    reconstruction), no style image β = 0 (pure content)."""
-    alpha, beta = resolve_weights(config.ratio, config.alpha, config.beta)
-    return (alpha if has_content else 0.0), (beta if has_style else 0.0)
 
 
 def _number(config, name, low, strict=False, integer=False, optional=False):
@@ -201,7 +185,7 @@ def check_config(config: TransferConfig) -> None:
     _weights(config, "style_weights", len(config.style_layers), "style layer", positive=False)
     _choice(config, "pooling", POOLINGS)
     _choice(config, "style_size", STYLE_SIZES)
-    _choice(config, "optimiser", OPTIMISERS)
+    _choice(config, "optimiser", tuple(OPTIMISERS))
     if config.preserve_colour is not None:
         _choice(config, "preserve_colour", COLOUR_METHODS)
         if not config.content:
@@ -234,7 +218,7 @@ def check_inputs(config: TransferConfig) -> None:
 def check_outputs(config: TransferConfig) -> None:
     """Fail now, not after the optimisation, if the image or the log could not be written, or
     would overwrite an input (their suffixes keep them apart from each other)."""
-    check_output_file(config.output, flag("output"), WRITE_SUFFIXES)
+    check_output_file(config.output, flag("output"), IMAGE_SUFFIXES)
     outputs = {flag("output"): config.output}
     if config.log:
         check_output_file(config.log, flag("log"), (".json",))

@@ -67,7 +67,7 @@ class Grid:
     panels: list      # GridPanel, in the axes' order (the last axis varies fastest)
 
 
-class Place:
+class Where:
     """Where a value sits in the file, for error messages: `FILE:LINE: key`."""
 
     def __init__(self, path, text):
@@ -153,33 +153,33 @@ def default_label(axis, value):
     return re.sub(r"[^A-Za-z0-9._+-]", "-", text)
 
 
-def read_axis(axis, raw, place, folder):
+def read_axis(axis, raw, where, folder):
     """(values, labels) of one axis, written as a list or as a table {values, labels}."""
     labels = None
     if isinstance(raw, dict):
         unknown = sorted(set(raw) - {"values", "labels"})
         if unknown:
-            raise place.error("axes", axis, f"unknown key {unknown[0]!r}; an axis table has "
+            raise where.error("axes", axis, f"unknown key {unknown[0]!r}; an axis table has "
                                              f"values and labels")
         labels, raw = raw.get("labels"), raw.get("values")
     if not isinstance(raw, list):
-        raise place.error("axes", axis, f"must be a list of values, not {raw!r}")
+        raise where.error("axes", axis, f"must be a list of values, not {raw!r}")
     if not raw:
-        raise place.error("axes", axis, "is empty; give at least one value")
+        raise where.error("axes", axis, "is empty; give at least one value")
     values = [convert(KINDS[axis], item, folder,
-                      lambda message, i=i: place.error("axes", axis, message, i))
+                      lambda message, i=i: where.error("axes", axis, message, i))
               for i, item in enumerate(raw)]
     if labels is None:
         labels = [default_label(axis, v) for v in values]
     elif not isinstance(labels, list) or len(labels) != len(values):
-        raise place.error("axes", axis, f"labels: one per value ({len(values)}), not {labels!r}")
+        raise where.error("axes", axis, f"labels: one per value ({len(values)}), not {labels!r}")
     for i, label in enumerate(labels):
         if not isinstance(label, str) or not LABEL.fullmatch(label):
-            raise place.error("axes", axis, f"label {label!r}: use letters, digits and . _ + -",
+            raise where.error("axes", axis, f"label {label!r}: use letters, digits and . _ + -",
                               i)
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise place.error("axes", axis, f"two values are labelled {repeated[0]!r}")
+        raise where.error("axes", axis, f"two values are labelled {repeated[0]!r}")
     return values, labels
 
 
@@ -199,7 +199,7 @@ def load_grid(path):
     """Read, check and expand a grid file; every error is one line naming the file, line, key."""
     path = pathlib.Path(path)
     text, document = read_toml(path)
-    place, folder = Place(path, text), path.resolve().parent
+    where, folder = Where(path, text), path.resolve().parent
     unknown = sorted(set(document) - {"title", "base", "axes"})
     if unknown:
         raise GridError(f"{path}: unknown key {unknown[0]!r}; a grid file has title, [base] "
@@ -215,17 +215,17 @@ def load_grid(path):
         if key not in KINDS:
             hint = "set by the command line" if key in RUN_FIELDS else \
                 f"known fields: {', '.join(KINDS)}"
-            raise place.error("base", key, f"not a field a grid sets ({hint})")
-        base[key] = convert(KINDS[key], raw, folder, lambda m, key=key: place.error("base", key, m))
+            raise where.error("base", key, f"not a field a grid sets ({hint})")
+        base[key] = convert(KINDS[key], raw, folder, lambda m, key=key: where.error("base", key, m))
     if not axes_raw:
         raise GridError(f"{path}: no [axes]: name at least one of {', '.join(AXES)}")
     axes = {}
     for axis, raw in axes_raw.items():
         if axis not in AXES:
-            raise place.error("axes", axis, f"not an axis; the axes are {', '.join(AXES)}")
+            raise where.error("axes", axis, f"not an axis; the axes are {', '.join(AXES)}")
         if axis in base:
-            raise place.error("axes", axis, "is also set in [base]; set it in one place")
-        axes[axis] = read_axis(axis, raw, place, folder)
+            raise where.error("axes", axis, "is also set in [base]; set it in one where")
+        axes[axis] = read_axis(axis, raw, where, folder)
     panels = []
     for combination in itertools.product(*(zip(*pair) for pair in axes.values())):
         name = "_".join(label for _, label in combination)

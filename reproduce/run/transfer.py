@@ -1,151 +1,103 @@
-"""Style transfer as a run: check the parameters and outputs, load the network and images,
-synthesise (reproduce.optim.synthesis), and report, save and log."""
+"""Style transfer as a run: prepare (reproduce.run.prepare), synthesise (reproduce.optim), and
+report, save and log."""
 import dataclasses
-import math
 import time
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
+from reproduce.errors import Interrupted
 from reproduce.files import write_json
-from reproduce.method.colour import colour_inputs, colour_output, seen_image
-from reproduce.method.image import (
-    deprocess,
-    load_image,
-    long_side_shape,
-    preprocess,
-    resize,
-    save_image,
-    scaled_style_shape,
-)
-from reproduce.method.objective import Objective, as_floats, check_layers, paper_losses  # noqa: F401
-from reproduce.network.load import load_network
-from reproduce.network.memory import check_memory
-from reproduce.optim.synthesis import OPTIMISERS, Synthesis, synthesise  # noqa: F401
-from reproduce.run.config import (  # noqa: F401 (the names others import from here)
-    BETA,
-    CONTENT_LAYERS,
-    STYLE_LAYERS,
-    TransferConfig,
-    check_inputs,
-    check_outputs,
-    flag,
-    loss_weights,
-    resolve_weights,
-)
-
-NOISE_STD = 1.0  # white-noise start: N(0, 1) per pixel in the preprocessed (0..255 − mean) space
+from reproduce.image.convention import deprocess
+from reproduce.image.files import save_image
+from reproduce.method.objective import Losses
+from reproduce.network.load import Network
+from reproduce.optim.synthesis import Synthesis, SynthesisInterrupted, synthesise
+from reproduce.run.config import TransferConfig
+from reproduce.run.prepare import initial_image, prepare
 
 
-def read_image(path, long_side=None, config=None):
-    """An input image as RGB float (load_image), within the config's pixel limit."""
-    return load_image(path, long_side, max_pixels=(config or TransferConfig()).max_pixels)
+@dataclass
+class TransferSummary:
+    """What a transfer did: the image it wrote, its losses, the iterations done, why it stopped,
+    whether it did what was asked, the seconds, α and β, the network's sha256 and the config."""
+    output: str
+    losses: Losses
+    iterations: int
+    stop: str
+    completed: bool
+    seconds: float
+    alpha: float
+    beta: float
+    model_sha256: str
+    config: TransferConfig
+
+    def as_record(self) -> dict[str, Any]:
+        """As the log (--log) and the figures' records write it."""
+        return dict(output=self.output, losses=self.losses.as_dict(), iterations=self.iterations,
+                    stop=self.stop, completed=self.completed, seconds=self.seconds,
+                    alpha=self.alpha, beta=self.beta, model_sha256=self.model_sha256,
+                    config=dataclasses.asdict(self.config))
 
 
-def prepare_images(config: TransferConfig) -> tuple:
-    """The content and style images (RGB float, resized as the config asks) and the output shape.
-    Each painting is taken at the shape --style-size gives it (the paper's), times
-    config.style_scale (beyond the paper; 1 leaves that shape as it is)."""
-    content = read_image(config.content, config.size, config) if config.content else None
-    styles = [read_image(path, None, config) for path in config.styles]
-    shape = content.shape[:2] if content is not None else \
-        long_side_shape(styles[0].shape[:2], config.size)
-    return content, [resize(s, style_shape(config, s.shape[:2], shape)) for s in styles], shape
+class TransferInterrupted(Interrupted):
+    """Ctrl-C or SIGTERM during a transfer: `summary` is what was written (the last iterate and
+    its log, marked unfinished), None if it stopped before the synthesis began."""
+
+    def __init__(self, signum: int, summary: TransferSummary | None) -> None:
+        super().__init__(signum)
+        self.summary = summary
 
 
-def style_shape(config: TransferConfig, painting_hw, shape) -> tuple:
-    """(H, W) of a painting: the output shape (--style-size content, CVPR) or its own aspect at
-    --size (keep, arXiv), times the style scale."""
-    paper = tuple(shape) if config.style_size == "content" else \
-        long_side_shape(painting_hw, config.size)
-    return scaled_style_shape(paper, config.style_scale)
-
-
-def initial_image(config: TransferConfig, content, styles, shape) -> torch.Tensor:
-    """The start of the optimisation, preprocessed: white noise (seeded), content, style or a file.
-    `content` and `styles` are the images the network sees (colour.colour_inputs); a file is
-    taken as the network would see it too (colour.seen_image)."""
-    if config.init == "noise":
-        noise = np.random.default_rng(config.seed).standard_normal((1, 3, *shape)) * NOISE_STD
-        return torch.from_numpy(noise.astype(np.float32))
-    if config.init == "content":
-        return preprocess(content)
-    if config.init == "style":
-        return preprocess(resize(styles[0], shape))
-    start = resize(read_image(config.init, None, config), shape)
-    return preprocess(seen_image(config.preserve_colour, start))
-
-
-def used_layers(config: TransferConfig) -> tuple:
-    """The layers the objective reads: content layers with a content image, style layers with
-    style images."""
-    return (tuple(config.content_layers) if config.content else ()) + \
-        (tuple(config.style_layers) if config.styles else ())
-
-
-def check_style_memory(net, config: TransferConfig) -> None:
-    """A style scale S > 1 takes the painting larger than the output: check the square of
-    S × --size too (a bound: the Gram targets need the forward pass only)."""
-    if config.styles and config.style_scale > 1:
-        side = math.ceil(config.style_scale * config.size)
-        check_memory(net, config.style_layers, (side, side), flag("style_scale"))
-
-
-def run_transfer(config: TransferConfig, net=None, progress: bool = True) -> dict:
-    """Synthesise config.output by L-BFGS on eq. 7 and return a summary: output, losses,
-    iterations, stop, completed, seconds, alpha, beta, model_sha256, config.
+def run_transfer(config: TransferConfig, net: Network | None = None,
+                 progress: bool = True) -> TransferSummary:
+    """Synthesise config.output by L-BFGS-B on eq. 7 and return its summary.
 
     Inputs and outputs are checked before the network loads, the memory before any image does.
     On Ctrl-C or SIGTERM the last iterate and the log are written, marked completed False, and
-    the KeyboardInterrupt propagates with that `.summary`."""
-    check_inputs(config)
-    check_outputs(config)
+    TransferInterrupted is raised with that summary."""
     torch.manual_seed(config.seed)
-    net = net or load_network(config.model, pooling=config.pooling, device=config.device)
-    check_layers(net, used_layers(config))
-    check_memory(net, used_layers(config), (config.size, config.size))  # the long side's square
-    check_style_memory(net, config)
-    content, styles, shape = prepare_images(config)
-    seen_content, seen_styles = colour_inputs(config.preserve_colour, content, styles)
-    objective = Objective(net, None if content is None else preprocess(seen_content, net.device),
-                          [preprocess(s, net.device) for s in seen_styles], config)
-    x0 = initial_image(config, seen_content, seen_styles, shape)
-    history, start = [], time.perf_counter()
+    prepared = prepare(config, net)
+    objective = prepared.objective
+    x0 = initial_image(config, prepared)
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
     bar = tqdm(total=config.iterations, disable=not progress, unit="it", desc=config.optimiser)
 
-    def write(x):
-        """Write the image of an iterate: under luminance-only colour preservation its
-        luminance with the content's chroma (colour.colour_output)."""
-        save_image(config.output, colour_output(config.preserve_colour, deprocess(x), content))
+    def write(x: torch.Tensor) -> None:
+        """Write the image of an iterate, in colour as the colour preservation gives it."""
+        save_image(config.output, prepared.colour.output(deprocess(x), prepared.content))
 
-    def after_iteration(iteration, x, losses):
-        history.append(dict(iteration=iteration, seconds=time.perf_counter() - start, **losses))
-        shown = {k: f"{v:.3g}" for k, v in losses.items() if k in ("content", "style", "tv")}
-        bar.set_postfix(total=f"{losses['total']:.4g}", **shown, refresh=False)
+    def after_iteration(iteration: int, x: torch.Tensor, losses: Losses) -> None:
+        history.append(dict(iteration=iteration, seconds=time.perf_counter() - start,
+                            **losses.as_dict()))
+        shown = {k: f"{v:.3g}" for k, v in losses.as_dict().items()
+                 if k in ("content", "style", "tv")}
+        bar.set_postfix(total=f"{losses.total:.4g}", **shown, refresh=False)
         bar.update(1)
         if config.save_every and iteration % config.save_every == 0:
             write(x)
 
-    def finish(result: Synthesis) -> dict:
+    def finish(result: Synthesis) -> TransferSummary:
         """Write the image (and the log) of a result; returns the run's summary."""
         write(result.image)
-        summary = dict(output=config.output, losses=result.losses, iterations=result.iterations,
-                       stop=result.stop, completed=result.completed,
-                       seconds=time.perf_counter() - start, alpha=objective.alpha,
-                       beta=objective.beta, model_sha256=net.sha256,
-                       config=dataclasses.asdict(config))
+        summary = TransferSummary(config.output, result.losses, result.iterations, result.stop,
+                                  result.completed, time.perf_counter() - start, objective.alpha,
+                                  objective.beta, prepared.net.sha256, config)
         if config.log:
-            write_json(config.log, dict(summary, history=history))
+            write_json(config.log, dict(summary.as_record(), history=history))
         return summary
 
     try:
         result = synthesise(objective, x0, optimiser=config.optimiser,
                             iterations=config.iterations, callback=after_iteration)
-    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: save the last iterate, stop
+    except SynthesisInterrupted as interrupt:  # Ctrl-C or SIGTERM: save the last iterate, stop
         bar.close()
-        if getattr(interrupt, "result", None) is not None:  # else stopped before iteration 1
-            interrupt.summary = finish(interrupt.result)
+        raise TransferInterrupted(interrupt.signum, finish(interrupt.partial)) from interrupt
+    except KeyboardInterrupt:
+        bar.close()
         raise
     bar.close()
     return finish(result)

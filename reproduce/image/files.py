@@ -1,0 +1,179 @@
+"""Image files in and out, as H×W×3 float32 RGB in 0..255.
+
+Images are read with Pillow: every colour mode it decodes (CMYK, also Adobe's inverted JPEGs,
+YCbCr, LAB, HSV, palettes with transparency, 16-bit gray, ...) becomes RGB, or is refused in one
+line. An image above `MAX_PIXELS` (width × height) is refused before it is decoded; a large image
+is shrunk in Pillow (a JPEG decoded at 1/2, 1/4 or 1/8 scale, then integer box reduction) to
+within twice the size asked for, before the last antialiased bicubic step in float.
+"""
+import contextlib
+import os
+import pathlib
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+from PIL import Image, UnidentifiedImageError
+
+from reproduce.errors import ParameterError, ReproduceError
+from reproduce.files import atomic_path
+from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit gray, read as 0..65535
+
+
+def load_image(path, long_side=None, max_pixels=MAX_PIXELS):
+    """Read an image as float32 H×W×3 RGB in 0..255: colour modes converted by Pillow (alpha
+    dropped, palettes applied), gray repeated, 16-bit scaled to 0..255. Optionally resize to a
+    given long side. Images (or a long side) of more than `max_pixels` pixels are refused."""
+    if long_side is not None and long_side < 0:
+        raise ParameterError(f"long_side must be positive, not {long_side}")
+    with _opened(path) as image:
+        _check_pixels(path, image.size, max_pixels, "the image")
+        if not long_side:
+            return _rgb(path, _shrunk(path, image, None)[0])
+        w, h = image.size
+        shape = long_side_shape((h, w), long_side)
+        _check_pixels(path, shape[::-1], max_pixels, f"a long side of {long_side}")
+        image, factor = _shrunk(path, image, shape)
+        rgb = _rgb(path, image)
+    if factor == 1:
+        return resize(rgb, shape)
+    # each pixel now stands for factor × factor pixels of the original (the last row and column
+    # for what remained): scale by the original's ratio so every pixel keeps its place. The
+    # output has floor(size × scale) pixels: a nudge of 1e-9 keeps rounding from losing one.
+    scale = tuple(n * factor / m * (1 + 1e-9) for n, m in zip(shape, (h, w)))
+    return _interpolate(rgb, scale_factor=scale, recompute_scale_factor=False)
+
+
+@contextlib.contextmanager
+def _opened(path):
+    """The image, opened (its header read, its pixels not yet decoded), or a one-line error."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # load_image's own limit rules
+    try:
+        image = Image.open(path)
+    except FileNotFoundError:
+        raise ReproduceError(f"{path}: no such image") from None
+    except IsADirectoryError:
+        raise ReproduceError(f"{path}: is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise ReproduceError(f"{path}: not a readable image (empty, or not an image format "
+                             "Pillow knows)") from None
+    except OSError as e:
+        if e.errno is not None:   # the file system's error, not the data's
+            raise ReproduceError(f"{path}: cannot read the image ({e.strerror})") from None
+        raise ReproduceError(f"{path}: not a readable image ({e})") from None
+    except (SyntaxError, ValueError, EOFError) as e:
+        raise ReproduceError(f"{path}: not a readable image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    with image:
+        yield image
+
+
+def _check_pixels(path, size_wh, max_pixels, what):
+    w, h = size_wh
+    if w * h > max_pixels:
+        raise ReproduceError(f"{path}: {what} is {w}×{h} = {w * h:,} pixels, above the limit of "
+                             f"{max_pixels:,} (raise it with --max-pixels)")
+    if w * h == 0:
+        raise ReproduceError(f"{path}: empty image ({w}×{h})")
+
+
+def _decoded(path, image):
+    """Decode the pixels, or a one-line error (truncated or corrupt data)."""
+    try:
+        image.load()
+    except MemoryError:
+        raise ReproduceError(f"{path}: not enough memory to decode {image.size[0]}×"
+                             f"{image.size[1]} pixels") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ReproduceError(f"{path}: not a readable image ({e})") from None
+    return image
+
+
+def _shrunk(path, image, shape_hw):
+    """The decoded image, reduced in Pillow to no less than twice `shape_hw` (when given): a JPEG
+    decoded at 1/2, 1/4 or 1/8 scale, then box-averaged by an integer factor; and that overall
+    factor. Palettes are applied and 16-bit gray widened first (averaging needs pixel values)."""
+    factor = 1
+    if shape_hw is not None:
+        width = image.size[0]
+        drafted = image.draft(image.mode, (2 * shape_hw[1], 2 * shape_hw[0]))  # JPEG only
+        if drafted:   # (mode, the original's box in the decoded image: (0, 0, W / s, H / s))
+            factor = round(width / drafted[1][2])
+    image = _decoded(path, image)
+    if image.mode in ("P", "PA"):
+        has_alpha = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in SIXTEEN_BIT:
+        image = image.convert("I")
+    if shape_hw is None:
+        return image, factor
+    reduce = min(image.size[0] // (2 * shape_hw[1]), image.size[1] // (2 * shape_hw[0]))
+    if reduce < 2:
+        return image, factor
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F"):
+        image = _to_rgb(path, image)   # modes that Image.reduce does not average
+    return image.reduce(reduce), factor * reduce
+
+
+def _to_rgb(path, image):
+    try:
+        return image.convert("RGB")
+    except ValueError:
+        raise ReproduceError(f"{path}: colour mode {image.mode} cannot be converted to RGB") from None
+
+
+def _rgb(path, image):
+    """A decoded Pillow image as float32 H×W×3 RGB in 0..255."""
+    if image.mode in ("I", "F"):  # 32-bit gray: 16-bit files widened, or floats in 0..1
+        gray = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode == "I" else 1.0
+        if gray.min() < 0 or gray.max() > top:
+            raise ReproduceError(f"{path}: {image.mode} pixels from {gray.min():g} to "
+                                 f"{gray.max():g}, outside 0..{top:g}: not a displayable image")
+        return np.repeat((gray * np.float32(255.0 / top))[..., None], 3, axis=2)
+    return np.asarray(_to_rgb(path, image), dtype=np.float32)
+
+
+def long_side_shape(shape_hw, long_side):
+    """(H, W) scaled so that the longer side is `long_side`, aspect kept."""
+    h, w = shape_hw
+    scale = long_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def resize(image, shape_hw):
+    """Resize an H×W×3 float image (bicubic, antialiased when shrinking), clipped to 0..255."""
+    if tuple(image.shape[:2]) == tuple(shape_hw):
+        return image
+    return _interpolate(image, size=tuple(shape_hw))
+
+
+def _interpolate(image, **size):
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    y = nnf.interpolate(x, mode="bicubic", antialias=True, align_corners=False, **size)
+    return y[0].permute(1, 2, 0).clamp(0, 255).numpy()
+
+
+def save_image(path, rgb):
+    """Write an RGB image, clipped and rounded to 8 bits, atomically (format from the suffix,
+    one of IMAGE_SUFFIXES)."""
+    if os.path.splitext(path)[1].lower() not in IMAGE_SUFFIXES:
+        raise ReproduceError(f"{path}: cannot write this kind of image; the suffix must be one "
+                             f"of {', '.join(IMAGE_SUFFIXES)}")
+    pixels = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, pixels)
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[pathlib.Path]:
+    """The images directly in a folder (by suffix, IMAGE_SUFFIXES), sorted by name."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise ReproduceError(f"{folder}: no such image folder")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
