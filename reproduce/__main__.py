@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from reproduce.errors import ReproduceError, run_main
 from reproduce.image.convention import preprocess
@@ -19,13 +21,13 @@ from reproduce.run.transfer import TransferInterrupted, run_transfer
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, exit code 2 (bad input) as everywhere."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def _parser_of(parse):
+def _parser_of(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """`parse` as argparse wants it: a ValueError becomes a one-line usage error."""
-    def parsed(text):
+    def parsed(text: str) -> Any:
         try:
             return parse(text)
         except ValueError:
@@ -34,11 +36,11 @@ def _parser_of(parse):
     return parsed
 
 
-def _shown(default):
+def _shown(default: object) -> object:
     return ",".join(map(str, default)) if isinstance(default, tuple) else default
 
 
-def add_config_flags(parser, command):
+def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
     """One flag per TransferConfig field the command takes. Unset flags stay None, so the
     config's own defaults and rules apply; the help shows those defaults."""
     for f in dataclasses.fields(TransferConfig):
@@ -47,7 +49,7 @@ def add_config_flags(parser, command):
             continue
         required = f.name == "output" and command == "transfer"
         shown = f.default not in (None, (), dataclasses.MISSING) and not required
-        kwargs = dict(default=None, required=required, metavar=meta["metavar"],
+        kwargs: dict[str, Any] = dict(default=None, required=required, metavar=meta["metavar"],
                       help=meta["help"] + (f" (default: {_shown(f.default)})" if shown else ""))
         if f.name == "styles":
             kwargs.update(action="append")
@@ -59,7 +61,7 @@ def add_config_flags(parser, command):
                                                           else v for k, v in kwargs.items()})
 
 
-def config_of(args) -> TransferConfig:
+def config_of(args: argparse.Namespace) -> TransferConfig:
     """The TransferConfig of the flags given: an unset flag keeps the config's default."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig)
              if getattr(args, f.name, None) is not None}

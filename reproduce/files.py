@@ -8,13 +8,15 @@ import os
 import pathlib
 import re
 import tempfile
+from collections.abc import Iterator, Sequence
 
 from reproduce.errors import ReproduceError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]  # the repository: data/, models/, results/
+PathLike = str | os.PathLike[str]  # a path the caller gives
 
 
-def check_writable_folder(folder, flag):
+def check_writable_folder(folder: PathLike, flag: str) -> None:
     """Fail now, in one line naming `flag`, unless `folder` is (or can be made as) a writable
     folder: its nearest existing ancestor must be a folder this process can write into."""
     folder = pathlib.Path(folder).resolve()
@@ -30,7 +32,7 @@ def check_writable_folder(folder, flag):
                              f"({e.strerror or e})") from None
 
 
-def check_output_file(path, flag, suffixes=None):
+def check_output_file(path: PathLike, flag: str, suffixes: Sequence[str] | None = None) -> None:
     """Fail now, in one line naming `flag`, if `path` could not be written later: an existing
     folder, a suffix outside `suffixes` (when given), or a parent that is not a writable folder."""
     path = pathlib.Path(path)
@@ -41,7 +43,7 @@ def check_output_file(path, flag, suffixes=None):
     check_writable_folder(path.parent, flag)
 
 
-def _temporary_name(path):
+def _temporary_name(path: PathLike) -> tuple[str, str, str]:
     """(folder, prefix, suffix) of atomic_path's temporaries for `path`: .NAME.XXXXXXXX.SUFFIX
     beside it (mkstemp fills in the 8 characters; writers such as imageio read the suffix)."""
     folder, name = os.path.split(os.path.abspath(path))
@@ -49,7 +51,7 @@ def _temporary_name(path):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: PathLike) -> Iterator[str]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds,
     so an interrupted write never leaves a half-written file under the final name."""
     path = os.fspath(path)
@@ -66,7 +68,7 @@ def atomic_path(path):
             os.remove(tmp)
 
 
-def remove_stale_temporaries(path):
+def remove_stale_temporaries(path: PathLike) -> None:
     """Remove the temporaries of `path` that a killed atomic_path write left behind."""
     folder, prefix, suffix = _temporary_name(path)
     pattern = re.compile(rf"{re.escape(prefix)}[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
@@ -75,13 +77,13 @@ def remove_stale_temporaries(path):
             os.remove(stale)
 
 
-def write_json(path, obj):
+def write_json(path: PathLike, obj: object) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2, allow_nan=False)  # strict JSON for any reader
         f.write("\n")
 
 
-def file_digest(path, algorithm="sha256", chunk=1 << 22):
+def file_digest(path: PathLike, algorithm: str = "sha256", chunk: int = 1 << 22) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):

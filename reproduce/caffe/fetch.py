@@ -15,14 +15,16 @@ import pathlib
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
-from http.client import HTTPException
+from http.client import HTTPException, HTTPResponse
+from typing import Any
 
 from tqdm import tqdm
 
 from reproduce.caffe.read import CaffeError, read_caffemodel
 from reproduce.errors import ReproduceError
-from reproduce.files import ROOT, atomic_path, check_writable_folder
+from reproduce.files import ROOT, PathLike, atomic_path, check_writable_folder
 
 MODELS = ROOT / "models"
 MANIFEST = MODELS / "manifest.json"
@@ -46,7 +48,7 @@ class Entry:
     layers: tuple = ()   # for a caffemodel: the layers whose weights it must hold
     about: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "urls", tuple(self.urls))
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.urls:
@@ -56,7 +58,7 @@ class Entry:
                              "(give its md5, sha256 or, for a caffemodel, its layers)")
 
 
-def read_manifest(path=MANIFEST):
+def read_manifest(path: PathLike = MANIFEST) -> list[Entry]:
     """The manifest's entries, in order."""
     try:
         files = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))["files"]
@@ -69,7 +71,7 @@ def read_manifest(path=MANIFEST):
         raise FetchError(f"{path}: not a model manifest ({type(e).__name__}: {e})") from None
 
 
-def select(entries, names):
+def select(entries: Sequence[Entry], names: Sequence[str]) -> list[Entry]:
     """The entries named (all when names is empty), or a FetchError naming the unknown ones."""
     known = {entry.name: entry for entry in entries}
     unknown = [name for name in names if name not in known]
@@ -78,7 +80,7 @@ def select(entries, names):
     return [known[name] for name in names] if names else list(entries)
 
 
-def digests(path):
+def digests(path: PathLike) -> dict[str, Any]:
     """{"size", "md5", "sha256"} of a file, in one read."""
     md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     with open(path, "rb") as f:
@@ -88,7 +90,7 @@ def digests(path):
     return dict(size=os.path.getsize(path), md5=md5.hexdigest(), sha256=sha256.hexdigest())
 
 
-def missing_layers(entry, path):
+def missing_layers(entry: Entry, path: PathLike) -> str | None:
     """Why the file at `path` is not a whole caffemodel holding the weights of `entry.layers`,
     or None if it is."""
     try:
@@ -102,7 +104,7 @@ def missing_layers(entry, path):
     return None
 
 
-def verify(entry, path):
+def verify(entry: Entry, path: PathLike) -> tuple[dict[str, Any], list[str]]:
     """(the file's digests, what is wrong with it as the manifest's entry: [] if nothing)."""
     got = digests(path)
     wrong = [f"{key} expected {getattr(entry, key)}, got {got[key]}" for key in CHECKED
@@ -114,7 +116,7 @@ def verify(entry, path):
     return got, wrong
 
 
-def check(entry, path, label, advice):
+def check(entry: Entry, path: PathLike, label: PathLike, advice: str) -> dict[str, Any]:
     """The file's digests if it is the manifest's entry; else a FetchError, under `label` (the
     file's name for the user: never a temporary one), naming each expected and computed value,
     followed by `advice`."""
@@ -124,7 +126,8 @@ def check(entry, path, label, advice):
     return got
 
 
-def fetch(entry, dest, source=None, timeout=TIMEOUT):
+def fetch(entry: Entry, dest: PathLike, source: PathLike | None = None,
+          timeout: float = TIMEOUT) -> tuple[pathlib.Path, str, dict[str, Any]]:
     """Put a verified `entry` at dest/NAME: keep it if already there, else copy it from the
     folder `source`, else download it. Returns (path, what was done, its digests)."""
     final = pathlib.Path(dest) / entry.name
@@ -144,7 +147,7 @@ def fetch(entry, dest, source=None, timeout=TIMEOUT):
     return final, f"downloaded from {url}", got
 
 
-def _copy(entry, source, final):
+def _copy(entry: Entry, source: pathlib.Path, final: pathlib.Path) -> dict[str, Any]:
     origin = source / entry.name
     if not origin.is_file():
         raise FetchError(f"{origin}: no such file to copy (get {entry.name} from "
@@ -158,7 +161,7 @@ def _copy(entry, source, final):
         return check(entry, tmp, origin, "nothing was copied")
 
 
-def _download(entry, final, timeout):
+def _download(entry: Entry, final: pathlib.Path, timeout: float) -> tuple[str, dict[str, Any]]:
     """Download into NAME.part from the first address that serves it, verify, rename into place.
     Returns (the address, the digests)."""
     part = final.with_name(final.name + PART)
@@ -189,7 +192,7 @@ class _Failed(Exception):
     """One address did not deliver the file (the reason is the message); try the next."""
 
 
-def _open(url, offset, timeout):
+def _open(url: str, offset: int, timeout: float) -> HTTPResponse | None:
     """The HTTP response for the file from byte `offset` on; None if the server says that the
     partial file is already whole (416 to a range at its end)."""
     headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -204,13 +207,13 @@ def _open(url, offset, timeout):
         raise _Failed(str(getattr(e, "reason", e))) from None
 
 
-def _start(entry, part):
+def _start(entry: Entry, part: pathlib.Path) -> int:
     """Bytes of `part` that may be resumed: 0 when there is none, or it is longer than the file."""
     offset = part.stat().st_size if part.is_file() else 0
     return 0 if entry.size is not None and offset > entry.size else offset
 
 
-def _transfer(entry, url, part, timeout):
+def _transfer(entry: Entry, url: str, part: pathlib.Path, timeout: float) -> None:
     """Append the rest of the file from `url` to `part` (or rewrite it if the server ignores the
     range). Raises _Failed, keeping every byte received, unless all Content-Length promised came."""
     offset = _start(entry, part)
@@ -247,7 +250,7 @@ def _transfer(entry, url, part, timeout):
         raise _Failed(f"the connection closed after {part.stat().st_size} of {total} bytes")
 
 
-def _read(response):
+def _read(response: HTTPResponse) -> bytes:
     """The next bytes received (whatever has arrived, never waiting to fill a whole chunk, so
     that a stall loses nothing already received); b"" at the end."""
     try:

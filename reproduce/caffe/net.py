@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from google.protobuf.message import Message
 
 from reproduce.caffe.layers import LAYER_TYPES
 from reproduce.caffe.layers.registry import Layer, Shape
 from reproduce.caffe.read import CaffeError, Caffemodel, RawBlob, blob_array, read_caffemodel, read_prototxt
-from reproduce.caffe.schema import V1LayerParameter
+from reproduce.caffe.schema import Proto, V1LayerParameter
 
 TEST_PHASE = 1
 V1_TYPES = {kind.v1: kind.name for kind in LAYER_TYPES.values()}  # old enum names -> new types
@@ -42,7 +41,7 @@ def layer_type(layer: Any) -> str:
     return str(layer.type)
 
 
-def graph_input(net: Message) -> tuple[str | None, tuple[int, ...]]:
+def graph_input(net: Proto) -> tuple[str | None, tuple[int, ...]]:
     """The graph input: old `input` + `input_dim`/`input_shape`, or a new-format Input layer."""
     if net.input:
         dims = list(net.input_dim) or (list(net.input_shape[0].dim) if net.input_shape else [])
@@ -82,7 +81,7 @@ class Graph:
     blobs: list[str]
 
 
-def read_graph(graph: Message, until: str | None = None, where: str = "prototxt") -> Graph:
+def read_graph(graph: Proto, until: str | None = None, where: str = "prototxt") -> Graph:
     """The layers of a deploy graph (NetParameter, either format) up to and including `until`,
     each read by its registered type at its input's shape; no weights yet."""
     input_name, input_shape = graph_input(graph)
@@ -110,7 +109,7 @@ def read_graph(graph: Message, until: str | None = None, where: str = "prototxt"
         top = proto.top[0]
         value = top if top not in current else f"{top}/{proto.name}"
         layers.append((Layer(proto.name, kind, [x], [value], [top], reading.params,
-                             out_shape=reading.out_shape), reading.weights))
+                             out_shape=reading.out_shape), list(reading.weights)))
         current[top] = value
         shapes[value] = reading.out_shape
         if proto.name == until:
@@ -159,7 +158,7 @@ def _no_weights(here: str, model: Caffemodel | None, earlier: set[str]) -> Caffe
     return CaffeError(message)
 
 
-def build_net(graph: Message, weights: dict[str, list[RawBlob]], until: str | None = None,
+def build_net(graph: Proto, weights: dict[str, list[RawBlob]], until: str | None = None,
               where: str = "prototxt", model: Caffemodel | None = None) -> CaffeNet:
     """Combine a deploy graph (NetParameter) with weights ({layer name: [RawBlob]}) into a
     CaffeNet; `model`, the Caffemodel they came from, is named in errors."""

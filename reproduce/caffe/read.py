@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from google.protobuf import text_format
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 
-from reproduce.caffe.schema import BlobProto, LayerParameter, NetParameter, V1LayerParameter
+from reproduce.caffe.schema import BlobProto, LayerParameter, NetParameter, Proto, V1LayerParameter
 from reproduce.errors import ReproduceError
 from reproduce.protowire import LENGTH_DELIMITED, fields
 
@@ -28,7 +28,7 @@ class CaffeError(ReproduceError):
     """A Caffe file that cannot be read or converted; the message says what and where."""
 
 
-def read_prototxt(path: str | os.PathLike[str]) -> Message:
+def read_prototxt(path: str | os.PathLike[str]) -> Proto:
     """Parse a text prototxt (fields the minimal schema lacks, such as fillers, are skipped)."""
     net = NetParameter()
     try:
@@ -46,12 +46,12 @@ def read_prototxt(path: str | os.PathLike[str]) -> Message:
 @dataclass
 class RawBlob:
     """A caffemodel blob: its BlobProto without the payload, and the payload where it lies."""
-    proto: Message       # BlobProto with num/channels/height/width or shape
+    proto: Proto       # BlobProto with num/channels/height/width or shape
     payload: memoryview  # little-endian floats: a view of the mapped file
     dtype: np.dtype      # <f4 for `data`, <f8 for `double_data`
 
     @classmethod
-    def of(cls, blob: Message) -> "RawBlob":
+    def of(cls, blob: Proto) -> "RawBlob":
         """A RawBlob of an in-memory BlobProto (as the tests build them)."""
         return _raw_blob(memoryview(blob.SerializeToString()), 0, blob.ByteSize())
 

@@ -10,6 +10,8 @@ real caffemodel parses unchanged, and the payload is never turned into Python fl
 caffemodel, `reproduce.caffe.net.read_caffemodel` strips the payloads before protobuf sees a blob and
 views them in the mapped file instead; the tests write blobs through these fields.
 """
+from typing import Any
+
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -20,7 +22,7 @@ _TYPES = {
 }
 
 # message -> [(field name, number, label, type or message/enum name, default)]
-_MESSAGES = {
+_MESSAGES: dict[str, list[tuple[str, int, str, str, str | None]]] = {
     "BlobShape": [("dim", 1, "repeated", "int64", None)],
     "BlobProto": [
         ("num", 1, "optional", "int32", None), ("channels", 2, "optional", "int32", None),
@@ -95,7 +97,7 @@ _MESSAGES = {
 }
 
 # (scope, enum name) -> {value name: number}
-_ENUMS = {
+_ENUMS: dict[tuple[str | None, str], dict[str, int]] = {
     (None, "Phase"): {"TRAIN": 0, "TEST": 1},
     ("PoolingParameter", "PoolMethod"): {"MAX": 0, "AVE": 1, "STOCHASTIC": 2},
     ("PoolingParameter", "RoundMode"): {"CEIL": 0, "FLOOR": 1},
@@ -107,14 +109,14 @@ _ENUMS = {
 }
 
 
-def _enum(name, values):
+def _enum(name: str, values: dict[str, int]) -> descriptor_pb2.EnumDescriptorProto:
     enum = descriptor_pb2.EnumDescriptorProto(name=name)
     for value_name, number in values.items():
         enum.value.add(name=value_name, number=number)
     return enum
 
 
-def _file_descriptor():
+def _file_descriptor() -> descriptor_pb2.FileDescriptorProto:
     file = descriptor_pb2.FileDescriptorProto(
         name="reproduce/caffe_minimal.proto", package="caffe", syntax="proto2")
     for (scope, name), values in _ENUMS.items():
@@ -138,15 +140,22 @@ def _file_descriptor():
     return file
 
 
-def _enum_names():
+def _enum_names() -> set[str]:
     return {name for _, name in _ENUMS}
 
 
 _pool = descriptor_pool.DescriptorPool()
 _pool.Add(_file_descriptor())
 
-NetParameter = message_factory.GetMessageClass(_pool.FindMessageTypeByName("caffe.NetParameter"))
-V1LayerParameter = message_factory.GetMessageClass(
-    _pool.FindMessageTypeByName("caffe.V1LayerParameter"))
-LayerParameter = message_factory.GetMessageClass(_pool.FindMessageTypeByName("caffe.LayerParameter"))
-BlobProto = message_factory.GetMessageClass(_pool.FindMessageTypeByName("caffe.BlobProto"))
+
+def _message(name: str) -> Any:
+    """The message class of caffe.NAME: made at run time, so its fields are unknown to a type
+    checker (hence Any)."""
+    return message_factory.GetMessageClass(_pool.FindMessageTypeByName(f"caffe.{name}"))
+
+
+Proto = Any  # a message of this schema (NetParameter, a layer, a BlobProto, ...)
+NetParameter = _message("NetParameter")
+V1LayerParameter = _message("V1LayerParameter")
+LayerParameter = _message("LayerParameter")
+BlobProto = _message("BlobProto")

@@ -6,15 +6,14 @@ import os
 import pathlib
 
 import numpy as np
-from google.protobuf.message import Message
 
 from reproduce.caffe.layers.registry import Shape
 from reproduce.caffe.net import read_graph
 from reproduce.caffe.read import read_prototxt
-from reproduce.caffe.schema import NetParameter
+from reproduce.caffe.schema import NetParameter, Proto
 
 
-def blob_proto(blob: Message, array: np.ndarray, legacy: bool = True, double: bool = False) -> None:
+def blob_proto(blob: Proto, array: np.ndarray, legacy: bool = True, double: bool = False) -> None:
     """Fill a BlobProto: legacy num/channels/height/width (1-padded on the left, as the 2014
     files store fc weights 1×1×out×in) or shape.dim; little-endian float32 `data` or float64
     `double_data`."""
@@ -28,7 +27,7 @@ def blob_proto(blob: Message, array: np.ndarray, legacy: bool = True, double: bo
         blob.data = np.asarray(array, dtype="<f4").tobytes()
 
 
-def weight_shapes(graph: Message, until: str | None = None) -> dict[str, list[Shape]]:
+def weight_shapes(graph: Proto, until: str | None = None) -> dict[str, list[Shape]]:
     """{layer: [weight shape, bias shape, ...]} for each layer with weights of a deploy net
     (NetParameter, either format), up to and including layer `until`."""
     return {layer.name: shapes for layer, shapes in read_graph(graph, until).layers if shapes}

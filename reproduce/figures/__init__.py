@@ -1,8 +1,12 @@
-"""The paper's figures: tables of panels (tables), what a run must render (plan), rendering
-(execute), the layout in real type (layout), manifests (manifest) and the driver (make)."""
-from reproduce.figures.make import make_figures
-from reproduce.figures.plan import CAFFEMODEL, MODEL, PROTOTXT, SHIPPED, require_model
-from reproduce.figures.tables import FIGURES, PAPER_FIGURES, PAPERS, PRESETS
+"""Stage 6, the figures: the papers' figures as tables of panels (tables), what a run must render
+(plan), rendering through a backend (execute), the layout in real type (layout), manifests
+(manifest), grid files as figures (grid_figure), the driver (make), and the comparison with
+reference figures (diff)."""
+from reproduce.lazy import lazy_exports
 
-__all__ = ["CAFFEMODEL", "FIGURES", "MODEL", "PAPER_FIGURES", "PAPERS", "PRESETS", "PROTOTXT", "SHIPPED",
-           "make_figures", "require_model"]
+__all__ = ["CAFFEMODEL", "FIGURES", "MODEL", "PAPER_FIGURES", "PAPERS", "PRESETS", "PROTOTXT",
+           "SHIPPED", "make_figures", "make_grid", "require_model"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "make_figures": "make", "make_grid": "make", "CAFFEMODEL": "plan", "MODEL": "plan",
+    "PROTOTXT": "plan", "SHIPPED": "plan", "require_model": "plan", "FIGURES": "tables",
+    "PAPER_FIGURES": "tables", "PAPERS": "tables", "PRESETS": "tables"})

@@ -16,14 +16,18 @@ import os
 import pathlib
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path, check_writable_folder, file_digest, write_json
+from reproduce.files import PathLike, atomic_path, check_writable_folder, file_digest, write_json
+from reproduce.image import Array
 from reproduce.image.files import image_files, load_image, resize, save_image
 from reproduce.method.objective import paper_losses
+from reproduce.network.load import Network
 from reproduce.run.config import TransferConfig
 
 PEAK = 255.0
@@ -33,13 +37,13 @@ METRICS = ("psnr", "ssim", "style", "content")
 DISTANCES = ("style", "content")  # the metrics --fail-above may bound
 
 
-def psnr(a, b, peak=PEAK):
+def psnr(a: Array, b: Array, peak: float = PEAK) -> float:
     """Peak signal-to-noise ratio in dB; infinite for identical images."""
     mse = float(np.mean((np.asarray(a, np.float64) - b) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
 
 
-def ssim(a, b, peak=PEAK):
+def ssim(a: Array, b: Array, peak: float = PEAK) -> float:
     """Mean structural similarity of two H×W×3 images (1 for identical images)."""
     if min(a.shape[:2]) <= 2 * SSIM_RADIUS:
         raise ReproduceError(f"SSIM needs images larger than {2 * SSIM_RADIUS} px, "
@@ -47,7 +51,7 @@ def ssim(a, b, peak=PEAK):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     c1, c2 = (SSIM_K1 * peak) ** 2, (SSIM_K2 * peak) ** 2
 
-    def local_mean(x):
+    def local_mean(x: Array) -> Array:
         return gaussian_filter(x, (SSIM_SIGMA, SSIM_SIGMA, 0), truncate=SSIM_RADIUS / SSIM_SIGMA)
 
     mu_a, mu_b = local_mean(a), local_mean(b)
@@ -60,13 +64,13 @@ def ssim(a, b, peak=PEAK):
     return float(s[inside, inside].mean())
 
 
-def common_size(a, b):
+def common_size(a: Array, b: Array) -> tuple[Array, Array]:
     """Both images at the smaller one's size (by pixel count)."""
     shape = min(a.shape[:2], b.shape[:2], key=lambda hw: hw[0] * hw[1])
     return resize(a, shape), resize(b, shape)
 
 
-def vgg_distances(net, result, reference):
+def vgg_distances(net: Network, result: Array, reference: Array) -> dict[str, Any]:
     """The paper's measures between two images of one size, the reference as content and style
     image: style distance Σ w_l E_l over conv1_1 … conv5_1 (w_l = 1/5), content distance at
     conv4_2, and each E_l (the default layers and weights of TransferConfig)."""
@@ -74,18 +78,18 @@ def vgg_distances(net, result, reference):
     return dict(style=losses.style, content=losses.content, E=losses.E)
 
 
-def side_by_side(result, reference, gap=4):
+def side_by_side(result: Array, reference: Array, gap: int = 4) -> Array:
     """result | reference | absolute difference, on one white strip."""
     space = np.full((result.shape[0], gap, 3), 255.0, np.float32)
     return np.concatenate([result, space, reference, space, np.abs(result - reference)], axis=1)
 
 
-def images_in(folder):
+def images_in(folder: PathLike) -> dict[str, pathlib.Path]:
     """{name: path} of the images directly in a folder, by file name without suffix."""
     return {p.stem: p for p in image_files(folder)}
 
 
-def parse_bounds(texts):
+def parse_bounds(texts: Sequence[str]) -> dict[str, float]:
     """{measure: bound} from --fail-above MEASURE=VALUE texts: a known distance, a finite value."""
     limits = {}
     for text in texts:
@@ -100,7 +104,7 @@ def parse_bounds(texts):
     return limits
 
 
-def check_report_folder(out, results, reference):
+def check_report_folder(out: PathLike, results: PathLike, reference: PathLike) -> None:
     """Fail now unless `out` can take the report without touching what is compared: it may not
     be a compared folder, lie inside one, or hold one, and if it exists it must be empty or an
     earlier report (which the new one replaces)."""
@@ -118,7 +122,7 @@ def check_report_folder(out, results, reference):
 
 
 @contextlib.contextmanager
-def report_set(out):
+def report_set(out: PathLike) -> Iterator[pathlib.Path]:
     """Yield a new folder beside `out` to build the report in; on success it replaces `out`
     (an earlier report) as one set, on failure it is removed and `out` is left as it was."""
     out = pathlib.Path(out)
@@ -138,7 +142,8 @@ def report_set(out):
         shutil.rmtree(new, ignore_errors=True)
 
 
-def compare(result_path, reference_path, net, image):
+def compare(result_path: PathLike, reference_path: PathLike, net: Network,
+            image: pathlib.Path) -> dict[str, Any]:
     """The metrics of one pair, with its side-by-side image written to `image`."""
     result, reference = common_size(load_image(result_path), load_image(reference_path))
     save_image(image, side_by_side(result, reference))
@@ -148,7 +153,8 @@ def compare(result_path, reference_path, net, image):
                 **vgg_distances(net, result, reference))
 
 
-def diff_folders(results, reference, out, net, model, limits=None):
+def diff_folders(results: PathLike, reference: PathLike, out: PathLike, net: Network,
+                 model: PathLike, limits: dict[str, float] | None = None) -> dict[str, Any]:
     """Compare every pair of same-named images; write report.json, report.md and the
     side-by-side images into `out` as one set and return the report. `limits` ({metric: bound})
     lists the pairs above a bound as failures."""
@@ -162,7 +168,9 @@ def diff_folders(results, reference, out, net, model, limits=None):
                             limits or {})
 
 
-def write_report(folder, results, reference, ours, theirs, names, net, model, limits):
+def write_report(folder: pathlib.Path, results: PathLike, reference: PathLike,
+                 ours: dict[str, pathlib.Path], theirs: dict[str, pathlib.Path], names: list[str],
+                 net: Network, model: PathLike, limits: dict[str, float]) -> dict[str, Any]:
     """Compare the named pairs and write the report's files into `folder`."""
     pairs = {name: compare(ours[name], theirs[name], net, folder / f"{name}.png")
              for name in names}
@@ -179,7 +187,7 @@ def write_report(folder, results, reference, ours, theirs, names, net, model, li
     return report
 
 
-def write_markdown(path, report):
+def write_markdown(path: pathlib.Path, report: dict[str, Any]) -> None:
     """The report as a table with each pair's side-by-side image."""
     lines = [f"# {report['results']} against {report['reference']}", "",
              f"Network: `{report['model']}` (sha256 `{report['model_sha256'][:12]}`). Each pair at "

@@ -12,8 +12,9 @@ import queue
 import signal
 import socket
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import torch
@@ -66,6 +67,8 @@ class PanelFailure:
 
 
 Outcome = PanelResult | PanelFailure
+Rendering = Generator[tuple[Task, Outcome], None, None]  # each task as it finishes
+Backend = Callable[[list[Task]], Rendering]
 
 
 def panel_result(summary: TransferSummary, device: str, image_sha256: str, node: dict[str, Any],
@@ -95,7 +98,7 @@ def started(task: Task, device: str) -> None:
     print(f"{task.key}: started on {device}", flush=True)
 
 
-def in_process(tasks: list[Task], progress: bool = False) -> Iterator[tuple[Task, Outcome]]:
+def in_process(tasks: list[Task], progress: bool = False) -> Rendering:
     """Render the tasks one after the other in this process."""
     for task in tasks:
         started(task, task.config.device)
@@ -106,7 +109,7 @@ def in_process(tasks: list[Task], progress: bool = False) -> Iterator[tuple[Task
         yield task, outcome
 
 
-def worker_devices(device, jobs):
+def worker_devices(device: str, jobs: int) -> list[str]:
     """The devices of the worker processes: one per GPU where several exist, else `jobs` CPU
     processes; an empty list renders in this process."""
     if device.startswith("cuda"):
@@ -115,7 +118,8 @@ def worker_devices(device, jobs):
     return [device] * jobs if jobs > 1 else []
 
 
-def _worker(device, threads, tasks, results):
+def _worker(device: str, threads: int, tasks: "multiprocessing.Queue[Task | None]",
+            results: "multiprocessing.Queue[tuple[str, Outcome]]") -> None:
     """A worker process: render tasks on its device until told to stop (None). SIGTERM (from
     the driver) or SIGINT stops it as a transfer stops: its image written, marked unfinished."""
     torch.set_num_threads(threads)
@@ -130,7 +134,8 @@ def _worker(device, threads, tasks, results):
             results.put((task.key, outcome))
 
 
-def process_pool(tasks, devices):
+def process_pool(tasks: list[Task], devices: list[str]
+                 ) -> Rendering:
     """Render the tasks in one worker process per device; yields each as it finishes. Closing
     the generator (the driver does on any exception, Ctrl-C and SIGTERM included) kills the
     workers, so nothing they had not finished is reported."""
@@ -164,7 +169,8 @@ def process_pool(tasks, devices):
         results.cancel_join_thread()
 
 
-def next_result(results, workers):
+def next_result(results: "multiprocessing.Queue[tuple[str, Outcome]]",
+                workers: Sequence[BaseProcess]) -> tuple[str, Outcome]:
     """The next finished task from the workers; an error if one of them died."""
     while True:
         try:
@@ -175,19 +181,20 @@ def next_result(results, workers):
                 raise ReproduceError(f"a worker process died (exit code {dead[0]})") from None
 
 
-def backend_for(device, jobs, progress=False):
+def backend_for(device: str, jobs: int, progress: bool = False) -> Backend:
     """The backend for `jobs` parallel panels on `device`: a function of the tasks."""
-    def backend(tasks):
+    def backend(tasks: list[Task]) -> Rendering:
         devices = worker_devices(device, min(jobs, len(tasks)))
         return process_pool(tasks, devices) if devices else in_process(tasks, progress)
     return backend
 
 
-def ray_backend(cpus_per_panel=None, progress=False, before_panel=None):
+def ray_backend(cpus_per_panel: int | None = None, progress: bool = False,
+                before_panel: Callable[[object, int], None] | None = None) -> Backend:
     """The backend of a Ray cluster (reproduce.run.cluster; connect to it first): each panel one Ray
     task, its image written here atomically as it arrives. Closing it cancels the tasks still
     running or waiting. `cpus_per_panel` and `before_panel` as cluster.run_panels_on_ray."""
-    def backend(tasks):
+    def backend(tasks: list[Task]) -> Rendering:
         if not tasks:
             return
         by_key = {task.key: task for task in tasks}
@@ -195,7 +202,7 @@ def ray_backend(cpus_per_panel=None, progress=False, before_panel=None):
                                            progress=progress, before_panel=before_panel)
         with contextlib.closing(panels):
             for done in panels:
-                task = by_key[done.key]
+                task = by_key[str(done.key)]
                 cluster.write_finished(done, task.config)
                 yield task, ray_result(done)
     return backend

@@ -2,13 +2,16 @@
 painting inset in a corner, labels beside the rows and above the columns (mathtext for α/β),
 and the caption below; written as PNG and as vector PDF."""
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from reproduce.files import atomic_path
+from reproduce.files import PathLike, atomic_path
+from reproduce.image import Array
 
 WIDTH_IN = 6.9         # a two-column paper's text width, inches
 GAP_IN = 0.05          # between panels
@@ -25,16 +28,17 @@ GREY = 0.8             # a panel left out
 class Tile:
     """One place in the grid: an RGB image (0–255; None for a panel left out, drawn grey),
     its letter, and an image shown small in its bottom left corner."""
-    image: np.ndarray = None
+    image: Array | None = None
     letter: str = ""
-    inset: np.ndarray = None
+    inset: Array | None = None
 
 
-def as_rgb8(image):
+def as_rgb8(image: Array) -> Array:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def draw(rows, row_labels=(), col_labels=(), caption=""):
+def draw(rows: Sequence[Sequence[Tile]], row_labels: Sequence[str] = (),
+         col_labels: Sequence[str] = (), caption: str = "") -> Figure:
     """The figure: `rows` of Places in equal boxes of the largest image's aspect."""
     shapes = [p.image.shape[:2] for row in rows for p in row if p.image is not None]
     aspect = max(h for h, _ in shapes) / max(w for _, w in shapes) if shapes else 0.75
@@ -65,7 +69,7 @@ def draw(rows, row_labels=(), col_labels=(), caption=""):
     return figure
 
 
-def panel(axes, place):
+def panel(axes: Axes, place: Tile) -> None:
     """One panel: its image filling the box (aspect kept, centred), inset and letter."""
     axes.set_axis_off()
     if place.image is None:
@@ -89,13 +93,13 @@ def panel(axes, place):
                   bbox=dict(boxstyle="square,pad=0.25", facecolor="white", edgecolor="none"))
 
 
-def save(figure, png, pdf):
+def save(figure: Figure, png: PathLike, pdf: PathLike) -> None:
     """Write the figure as PNG and as vector PDF, each atomically."""
     for path, kind in ((png, "png"), (pdf, "pdf")):
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format=kind, dpi=DPI, metadata=metadata(kind))
 
 
-def metadata(kind):
+def metadata(kind: str) -> dict[str, None]:
     """No creation date, so the same figure gives the same file."""
     return {"Software": None} if kind == "png" else {"CreationDate": None}

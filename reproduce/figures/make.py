@@ -3,31 +3,30 @@ its panel finishes and each figure (PNG, PDF, manifest) as soon as all its panel
 make_figures or make_grid at a time writes into a results folder (an OS file lock). A grid
 file's panels go through the same machinery as one figure (reproduce.figures.grid_figure)."""
 import contextlib
-import os
 import pathlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import filelock
 
 from reproduce.errors import ReproduceError
 from reproduce.figures import layout
-from reproduce.figures.execute import PanelFailure, PanelResult, Task, backend_for
+from reproduce.figures.execute import Backend, PanelFailure, PanelResult, Task, backend_for
 from reproduce.figures.grid_figure import grid_figure, grid_model, grid_run
 from reproduce.figures.manifest import manifest
-from reproduce.figures.plan import Panel, PanelStatus, find_inputs, make_run, plan
-from reproduce.figures.tables import FIGURES, Job, Preset, caption
-from reproduce.files import check_writable_folder, file_digest, write_json
+from reproduce.figures.plan import Panel, PanelStatus, Run, find_inputs, make_run, plan
+from reproduce.figures.tables import FIGURES, Cell, Figure, Job, Preset, caption
+from reproduce.files import PathLike, check_writable_folder, file_digest, write_json
+from reproduce.image import Array
 from reproduce.image.files import load_image
 from reproduce.run.grid import Grid, load_grid
 
 LOCK = ".make_figures.lock"
-PathLike = str | os.PathLike
-Backend = Callable[[list[Task]], Iterator[tuple[Task, PanelResult | PanelFailure]]]
 
 
 @contextlib.contextmanager
-def results_lock(out):
+def results_lock(out: pathlib.Path) -> Iterator[None]:
     """Hold the results folder's lock for the block; refuse at once if another run holds it."""
     out.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(out / LOCK)
@@ -42,13 +41,13 @@ def results_lock(out):
         lock.release()
 
 
-def figure_files(figure, run):
+def figure_files(figure: Figure, run: Run) -> dict[str, pathlib.Path]:
     folder = run.out / figure.paper
     return dict(png=folder / f"{figure.name}.png", pdf=folder / f"{figure.name}.pdf",
                 manifest=folder / f"{figure.name}.json")
 
 
-def discard(figure, panels, run):
+def discard(figure: Figure, panels: Sequence[Panel], run: Run) -> None:
     """Before a figure's panels change: remove its files and the records of the panels about to
     be rendered, so that nothing on disk vouches for what is being replaced."""
     for path in figure_files(figure, run).values():
@@ -83,15 +82,15 @@ def record_failure(panel: Panel, failed: PanelFailure) -> Exception:
     return PanelCrashed(f"{panel.key}: {failed.error} (traceback above and in {panel.record_path})")
 
 
-def tiles(figure, panels, run):
+def tiles(figure: Figure, panels: Sequence[Panel], run: Run) -> list[list[layout.Tile]]:
     """The figure's grid for the layout: panel images and input images, with insets."""
     by_job = {id(p.job): p for p in panels}
 
-    def picture(key):
-        path = run.inputs.get(key)
+    def picture(key: str | None) -> Array | None:
+        path = None if key is None else run.inputs.get(key)
         return None if path is None else load_image(path, run.preset.size)
 
-    def place(cell):
+    def place(cell: Cell) -> layout.Tile:
         if not isinstance(cell.item, Job):
             return layout.Tile(picture(cell.item), cell.letter)
         panel = by_job[id(cell.item)]
@@ -101,7 +100,8 @@ def tiles(figure, panels, run):
     return [[place(cell) for cell in row] for row in figure.rows]
 
 
-def write_figure(figure, panels, run, text, extra):
+def write_figure(figure: Figure, panels: Sequence[Panel], run: Run, text: str,
+                 extra: dict[str, Any]) -> dict[str, Any]:
     """The figure as PNG and PDF, then its manifest (last: it vouches for the others)."""
     files = figure_files(figure, run)
     drawn = layout.draw(tiles(figure, panels, run), figure.row_labels, figure.col_labels, text)
@@ -112,7 +112,8 @@ def write_figure(figure, panels, run, text, extra):
     return written
 
 
-def default_backend(backend, device, jobs, progress):
+def default_backend(backend: Backend | None, device: str, jobs: int,
+                    progress: bool | None) -> Backend:
     """The backend given, else in this process or a process pool for --jobs."""
     progress = sys.stderr.isatty() if progress is None else progress
     return backend or backend_for(device, jobs, progress)
@@ -157,7 +158,8 @@ def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathL
     return written
 
 
-def run_figures(figures, run, backend, log):
+def run_figures(figures: Sequence[tuple[Figure, str, dict[str, Any]]], run: Run, backend: Backend,
+                log: Callable[[str], None]) -> list[dict[str, Any]]:
     """Plan the (figure, caption, manifest extras), render what is pending through the backend,
     write each record as it comes and each figure once all its panels are done; returns the
     manifests in order. On Ctrl-C or SIGTERM: say what is done and re-raise."""
@@ -176,7 +178,8 @@ def run_figures(figures, run, backend, log):
                if p.status == PanelStatus.PENDING}
     done = 0
     try:
-        tasks = [Task(key, panel.config) for key, (_, _, panel) in pending.items()]
+        tasks = [Task(key, panel.config) for key, (_, _, panel) in pending.items()
+                 if panel.config is not None]  # plan gives every pending panel its config
         if tasks:
             log(f"rendering {len(tasks)} panels: {', '.join(pending)}")
         with contextlib.closing(backend(tasks)) as finished:

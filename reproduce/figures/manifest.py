@@ -1,22 +1,28 @@
 """What a figure's manifest says: the caption, the preset, the network and inputs with their
 sha256, the figure's files with theirs, and every panel's status, parameters and results."""
 import dataclasses
+import pathlib
+from collections.abc import Sequence
+from typing import Any
 
-from reproduce.figures.plan import PanelStatus
+from reproduce.figures.plan import Panel, PanelStatus, Run
+from reproduce.figures.tables import Figure
 from reproduce.files import file_digest
 
 
-def panel_entry(panel):
+def panel_entry(panel: Panel) -> dict[str, Any]:
     """A panel as the manifest lists it: status, file, every parameter and the run's results."""
     entry = dict(name=panel.job.name, letter=panel.letter, status=panel.status.value,
                  file=str(panel.image))
     if panel.status == PanelStatus.SKIPPED:
         return dict(entry, reason=panel.reason, changes=panel.job.changes)
-    results = {k: v for k, v in panel.record.items() if k != "parameters"}
+    assert panel.record is not None  # a panel that is not skipped is done, with its record
+    results = {k: v for k, v in panel.record.items() if k != "parameters" and k not in entry}
     return dict(entry, parameters=panel.parameters, **results)
 
 
-def manifest(figure, panels, run, caption, files, **extra):
+def manifest(figure: Figure, panels: Sequence[Panel], run: Run, caption: str,
+             files: dict[str, pathlib.Path], **extra: Any) -> dict[str, Any]:
     """The manifest of a figure written as `files` (its PNG and PDF); `extra` (a grid file's
     name and sha256) goes in as given."""
     return dict(

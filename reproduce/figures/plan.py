@@ -3,13 +3,14 @@ base config, and reuse of a panel only when its record vouches that it is done."
 import dataclasses
 import json
 import pathlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from reproduce.errors import ReproduceError
 from reproduce.figures.tables import INPUTS, STYLE_SIZE, Figure, Job, Preset
-from reproduce.files import ROOT, file_digest
+from reproduce.files import ROOT, PathLike, file_digest
 from reproduce.image.files import load_image
 from reproduce.network import VGG19
 from reproduce.run.config import RUN_FIELDS, TransferConfig
@@ -23,7 +24,7 @@ CAFFEMODEL = ROOT / "models" / "VGG_ILSVRC_19_layers.caffemodel"
 NOT_PARAMETERS = (*RUN_FIELDS, "content", "styles", "model")
 
 
-def require_model(model):
+def require_model(model: PathLike) -> None:
     """Stop with the way to get the converted VGG-19 when the network file is missing."""
     if not pathlib.Path(model).is_file():
         raise ReproduceError(
@@ -33,18 +34,18 @@ def require_model(model):
             f"--name vgg19 --until pool5` (make_figures.py --fetch does both)")
 
 
-def find_inputs(keys, data_dirs=()):
+def find_inputs(keys: Iterable[str], data_dirs: Sequence[PathLike] = ()) -> dict[str, pathlib.Path | None]:
     """{key: path} of the input images, looked up in data/inputs then in each --data folder;
     None for an image not shipped and not found (its panels are skipped), an error for others."""
-    found = {}
+    found: dict[str, pathlib.Path | None] = {}
     for key in keys:
         name, _, shipped = INPUTS[key]
         paths = [folder / name for folder in (SHIPPED, *map(pathlib.Path, data_dirs))]
-        found[key] = next((p for p in paths if p.is_file()), None)
-        if found[key] is None and shipped:
+        path = found[key] = next((p for p in paths if p.is_file()), None)
+        if path is None and shipped:
             raise ReproduceError(f"input image {name} not found in {', '.join(map(str, paths))}")
-        if found[key] is not None:
-            load_image(found[key])  # an unreadable image fails here, before any panel runs
+        if path is not None:
+            load_image(path)  # an unreadable image fails here, before any panel runs
     return found
 
 
@@ -57,14 +58,15 @@ class Run:
     preset: Preset
     model: pathlib.Path
     model_sha256: str
-    inputs: dict   # key: path or None
-    digests: dict  # key: sha256
+    inputs: dict[str, pathlib.Path | None]  # key: path (None: not found, its panels skipped)
+    digests: dict[str, str]                 # key: sha256
     base: TransferConfig
     force: bool = False
 
 
-def new_run(out, folder, preset, model, inputs, device="cpu", optimiser="scipy", force=False,
-            **fields):
+def new_run(out: PathLike, folder: str, preset: Preset, model: PathLike,
+            inputs: dict[str, pathlib.Path | None], device: str = "cpu", optimiser: str = "scipy",
+            force: bool = False, **fields: Any) -> Run:
     """A run writing under OUT/<folder>/, with the inputs and network hashed and the base config:
     TransferConfig's defaults at the preset's size and iterations, with `fields` (the panels
     set their images themselves)."""
@@ -75,7 +77,9 @@ def new_run(out, folder, preset, model, inputs, device="cpu", optimiser="scipy",
                digests, base, force)
 
 
-def make_run(out, paper, preset, model, inputs, device="cpu", optimiser="scipy", force=False):
+def make_run(out: PathLike, paper: str, preset: Preset, model: PathLike,
+             inputs: dict[str, pathlib.Path | None], device: str = "cpu", optimiser: str = "scipy",
+             force: bool = False) -> Run:
     """The run of a paper version's figures: the paper's common setting (TransferConfig's
     defaults), at the preset's size and iterations, with the version's style sizing."""
     return new_run(out, paper, preset, model, inputs, device, optimiser, force,
@@ -107,19 +111,19 @@ class Panel:
     reason: str | None = None
 
     @property
-    def key(self):
+    def key(self) -> str:
         return f"{self.figure.paper}/{self.figure.name}/{self.job.name}"
 
     @property
-    def title(self):
+    def title(self) -> str:
         return f"{self.figure.name} ({self.figure.paper}) {self.job.name}"
 
     @property
-    def letter(self):
+    def letter(self) -> str:
         return next(c.letter for c in self.figure.cells if c.item is self.job)
 
 
-def panel_config(job, run, image):
+def panel_config(job: Job, run: Run, image: pathlib.Path) -> TransferConfig:
     """The panel's TransferConfig: the run's base config with the job's changes."""
     changes = dict(job.changes, output=str(image),
                    content=str(run.inputs[job.content]) if job.content else None,
@@ -127,7 +131,7 @@ def panel_config(job, run, image):
     return dataclasses.replace(run.base, **changes)
 
 
-def panel_parameters(job, config, run):
+def panel_parameters(job: Job, config: TransferConfig, run: Run) -> dict[str, Any]:
     """Everything besides the network that determines a panel's image, as its record holds it."""
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_PARAMETERS}
     parameters = dict(fields, content=job.content, styles=job.styles,
@@ -135,7 +139,7 @@ def panel_parameters(job, config, run):
     return json.loads(json.dumps(parameters))  # tuples as lists, as read back from a record
 
 
-def is_done(record, panel, model_sha256):
+def is_done(record: object, panel: Panel, model_sha256: str) -> bool:
     """A panel counts as done only if its record says it completed what was asked (every
     iteration, or the optimiser's own convergence), with the same parameters and network, and
     its image is still the one the record's sha256 names."""
@@ -145,7 +149,7 @@ def is_done(record, panel, model_sha256):
             and panel.image.is_file() and file_digest(panel.image) == record.get("image_sha256"))
 
 
-def read_record(path):
+def read_record(path: PathLike) -> Any:
     """A panel's record, or None if it is missing or unreadable."""
     try:
         return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
@@ -153,7 +157,7 @@ def read_record(path):
         return None
 
 
-def skip_reason(panel, key):
+def skip_reason(panel: Panel, key: str) -> str:
     """Why a panel is skipped: its input is not shipped and no --data folder holds it."""
     name, title, _ = INPUTS[key]
     return (f"{panel.title} (panel {panel.letter}) skipped: {name} ({title}) is not in the "
@@ -161,7 +165,7 @@ def skip_reason(panel, key):
             f"holds it")
 
 
-def plan(figure, run):
+def plan(figure: Figure, run: Run) -> list[Panel]:
     """The figure's panels, each skipped (an input missing), reused (done before) or pending."""
     folder = run.out / figure.paper / figure.name
     panels = []

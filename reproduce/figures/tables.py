@@ -9,6 +9,7 @@ a panel that names no content image is Neckarfront's (BASE_CONTENT). The CVPR pa
 style image to the content's size, the arXiv one keeps its aspect (STYLE_SIZE).
 """
 from dataclasses import dataclass, field
+from typing import Any
 
 from reproduce.run.config import STYLE_LAYERS
 
@@ -74,27 +75,28 @@ class Job:
     """One panel: its name and the TransferConfig fields it changes (content and styles by
     input key)."""
     name: str
-    changes: dict = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def content(self):
-        return self.changes.get("content", BASE_CONTENT)
+    def content(self) -> str | None:
+        content: str | None = self.changes.get("content", BASE_CONTENT)
+        return content
 
     @property
-    def styles(self):
-        return self.changes.get("styles", ())
+    def styles(self) -> tuple[str, ...]:
+        return tuple(self.changes.get("styles", ()))
 
     @property
-    def inputs(self):
+    def inputs(self) -> tuple[str, ...]:
         return ((self.content,) if self.content else ()) + self.styles
 
 
 @dataclass(frozen=True)
 class Cell:
     """A place in a figure: a Job or an input key, its letter, the input key of its inset."""
-    item: object
+    item: "Job | str"
     letter: str = ""
-    inset: str = None
+    inset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,28 +105,28 @@ class Figure:
     name: str
     paper: str
     caption: str
-    rows: tuple
-    row_labels: tuple = ()
-    col_labels: tuple = ()
+    rows: tuple[tuple[Cell, ...], ...]
+    row_labels: tuple[str, ...] = ()
+    col_labels: tuple[str, ...] = ()
 
     @property
-    def cells(self):
+    def cells(self) -> list[Cell]:
         return [cell for row in self.rows for cell in row]
 
     @property
-    def jobs(self):
+    def jobs(self) -> list[Job]:
         return [cell.item for cell in self.cells if isinstance(cell.item, Job)]
 
     @property
-    def inputs(self):
+    def inputs(self) -> tuple[str, ...]:
         """The input keys the figure shows: its panels' images, input cells and insets."""
         keys = [k for cell in self.cells for k in
-                (cell.item.inputs if isinstance(cell.item, Job) else (cell.item,)) + (cell.inset,)
+                (*(cell.item.inputs if isinstance(cell.item, Job) else (cell.item,)), cell.inset)
                 if k]
         return tuple(dict.fromkeys(keys))
 
 
-def layers_up_to(last):
+def layers_up_to(last: str) -> tuple[str, ...]:
     """The style layers conv1_1 … `last` (Fig. 1 and Fig. 3's growing sets)."""
     return STYLE_LAYERS[:STYLE_LAYERS.index(last) + 1]
 
@@ -132,27 +134,28 @@ def layers_up_to(last):
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def ratio_text(ratio):
+def ratio_text(ratio: float) -> str:
     """α/β as the paper writes it: 1e-3 → 10⁻³, 8e-4 → 8×10⁻⁴."""
     mantissa, exponent = f"{ratio:.0e}".split("e")
     power = f"10{str(int(exponent)).translate(SUPERSCRIPT)}"
     return power if mantissa == "1" else f"{mantissa}×{power}"
 
 
-def ratio_math(ratio):
+def ratio_math(ratio: float) -> str:
     """α/β in TeX for matplotlib's mathtext: 1e-3 → 10^{-3}, 8e-4 → 8\\times10^{-4}."""
     mantissa, exponent = f"{ratio:.0e}".split("e")
     power = f"10^{{{int(exponent)}}}"
     return power if mantissa == "1" else f"{mantissa}\\times{power}"
 
 
-def version(paper):
+def version(paper: str) -> str:
     return {"arxiv": "arXiv", "cvpr": "CVPR"}[paper]
 
 
-def fig1(paper):
+def fig1(paper: str) -> Figure:
     """Fig. 1: style reconstructions (top) and content reconstructions (bottom), a–e."""
     style, content = [Cell("starry")], [Cell("tubingen")]
+    layers = []
     for letter, last, arxiv_layer, cvpr_layer in FIG1:
         layer = arxiv_layer if paper == "arxiv" else cvpr_layer
         style.append(Cell(Job(f"style_{letter}_{last}", dict(
@@ -160,31 +163,32 @@ def fig1(paper):
             style_layers=layers_up_to(last))), letter))
         content.append(Cell(Job(f"content_{letter}_{layer}", dict(
             content_layers=(layer,), style_layers=())), letter))
-    layers = ", ".join(f"{c.item.changes['content_layers'][0]} ({c.letter})" for c in content[1:])
+        layers.append(f"{layer} ({letter})")
     caption = (f"Figure 1 ({version(paper)} values). Top: style reconstructions of The Starry "
                f"Night by Vincent van Gogh (α = 0) from the style layers conv1_1 (a); conv1_1 "
                f"and conv2_1 (b); conv1_1 to conv3_1 (c); conv1_1 to conv4_1 (d); conv1_1 to "
                f"conv5_1 (e). Bottom: content reconstructions of Neckarfront, Tübingen (β = 0) "
-               f"from {layers}.")
+               f"from {', '.join(layers)}.")
     return Figure("fig1", paper, caption, (tuple(style), tuple(content)))
 
 
-def fig2(paper):
+def fig2(paper: str) -> Figure:
     """Fig. 2: the photograph (A) and five stylised panels (B–F) with the painting inset."""
     cells = [Cell("tubingen", "A")]
+    shown = []
     for letter, style, arxiv_ratio, cvpr_ratio in FIG2:
         ratio = arxiv_ratio if paper == "arxiv" else cvpr_ratio
         cells.append(Cell(Job(f"tubingen_{style}", dict(styles=(style,), ratio=ratio)),
                           letter, style))
-    styles = "; ".join(f"{INPUTS[c.inset][1]} ({c.letter}, α/β = {ratio_text(c.item.changes['ratio'])})"
-                       for c in cells[1:])
+        shown.append(f"{INPUTS[style][1]} ({letter}, α/β = {ratio_text(ratio)})")
+    styles = "; ".join(shown)
     caption = (f"Figure 2 ({version(paper)} values). A photograph of the Neckarfront in Tübingen "
                f"(A) rendered in the style of a painting, shown in the bottom left corner of "
                f"each panel: {styles}.")
     return Figure("fig2", paper, caption, tuple(tuple(cells[i:i + 2]) for i in range(0, 6, 2)))
 
 
-def fig3(paper):
+def fig3(paper: str) -> Figure:
     """Fig. 3: 5 style layer sets (rows) × 4 ratios α/β (columns), Composition VII."""
     rows = tuple(tuple(Cell(Job(f"{last}_{ratio:.0e}", dict(
         styles=("composition_vii",), style_layers=layers_up_to(last), ratio=ratio)))
@@ -212,7 +216,7 @@ COLOUR = (
 COLOUR_STYLE, COLOUR_RATIO = "starry", 1e-3
 
 
-def colour(paper):
+def colour(paper: str) -> Figure:
     """Colour preservation: content (a), style (b), then plain, histogram-matched and
     luminance-only transfers (c–e) with the same seed, layers and α/β."""
     cells = [Cell("tubingen", "a"), Cell(COLOUR_STYLE, "b")]
@@ -230,7 +234,7 @@ FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "colour": colour}
 PAPER_FIGURES = ("fig1", "fig2", "fig3")  # `make_figures.py all`: the 2015 paper's figures
 
 
-def setting(preset):
+def setting(preset: Preset) -> str:
     """The setting line of a caption: the paper's, or a preset that says it is not."""
     full = PRESETS["full"]
     if (preset.size, preset.iterations) == (full.size, full.iterations):
@@ -239,6 +243,6 @@ def setting(preset):
             f"iterations, not the paper's setting ({full.size} px, {full.iterations}).")
 
 
-def caption(figure, preset):
+def caption(figure: Figure, preset: Preset) -> str:
     """The figure's caption and the setting it was rendered with."""
     return f"{figure.caption}\n{setting(preset)}"

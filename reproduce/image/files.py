@@ -9,6 +9,8 @@ within twice the size asked for, before the last antialiased bicubic step in flo
 import contextlib
 import os
 import pathlib
+from collections.abc import Iterator
+from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
@@ -17,13 +19,13 @@ import torch.nn.functional as nnf
 from PIL import Image, UnidentifiedImageError
 
 from reproduce.errors import ParameterError, ReproduceError
-from reproduce.files import atomic_path
-from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
+from reproduce.files import PathLike, atomic_path
+from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS, Array
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit gray, read as 0..65535
 
 
-def load_image(path, long_side=None, max_pixels=MAX_PIXELS):
+def load_image(path: PathLike, long_side: int | None = None, max_pixels: int = MAX_PIXELS) -> Array:
     """Read an image as float32 H×W×3 RGB in 0..255: colour modes converted by Pillow (alpha
     dropped, palettes applied), gray repeated, 16-bit scaled to 0..255. Optionally resize to a
     given long side. Images (or a long side) of more than `max_pixels` pixels are refused."""
@@ -48,7 +50,7 @@ def load_image(path, long_side=None, max_pixels=MAX_PIXELS):
 
 
 @contextlib.contextmanager
-def _opened(path):
+def _opened(path: PathLike) -> Iterator[Image.Image]:
     """The image, opened (its header read, its pixels not yet decoded), or a one-line error."""
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # load_image's own limit rules
     try:
@@ -72,7 +74,7 @@ def _opened(path):
         yield image
 
 
-def _check_pixels(path, size_wh, max_pixels, what):
+def _check_pixels(path: PathLike, size_wh: tuple[int, int], max_pixels: int, what: str) -> None:
     w, h = size_wh
     if w * h > max_pixels:
         raise ReproduceError(f"{path}: {what} is {w}×{h} = {w * h:,} pixels, above the limit of "
@@ -81,7 +83,7 @@ def _check_pixels(path, size_wh, max_pixels, what):
         raise ReproduceError(f"{path}: empty image ({w}×{h})")
 
 
-def _decoded(path, image):
+def _decoded(path: PathLike, image: Image.Image) -> Image.Image:
     """Decode the pixels, or a one-line error (truncated or corrupt data)."""
     try:
         image.load()
@@ -93,7 +95,8 @@ def _decoded(path, image):
     return image
 
 
-def _shrunk(path, image, shape_hw):
+def _shrunk(path: PathLike, image: Image.Image,
+            shape_hw: tuple[int, int] | None) -> tuple[Image.Image, int]:
     """The decoded image, reduced in Pillow to no less than twice `shape_hw` (when given): a JPEG
     decoded at 1/2, 1/4 or 1/8 scale, then box-averaged by an integer factor; and that overall
     factor. Palettes are applied and 16-bit gray widened first (averaging needs pixel values)."""
@@ -121,14 +124,14 @@ def _shrunk(path, image, shape_hw):
     return image.reduce(reduce), factor * reduce
 
 
-def _to_rgb(path, image):
+def _to_rgb(path: PathLike, image: Image.Image) -> Image.Image:
     try:
         return image.convert("RGB")
     except ValueError:
         raise ReproduceError(f"{path}: colour mode {image.mode} cannot be converted to RGB") from None
 
 
-def _rgb(path, image):
+def _rgb(path: PathLike, image: Image.Image) -> Array:
     """A decoded Pillow image as float32 H×W×3 RGB in 0..255."""
     if image.mode in ("I", "F"):  # 32-bit gray: 16-bit files widened, or floats in 0..1
         gray = np.asarray(image, dtype=np.float32)
@@ -140,27 +143,27 @@ def _rgb(path, image):
     return np.asarray(_to_rgb(path, image), dtype=np.float32)
 
 
-def long_side_shape(shape_hw, long_side):
+def long_side_shape(shape_hw: tuple[int, int], long_side: int) -> tuple[int, int]:
     """(H, W) scaled so that the longer side is `long_side`, aspect kept."""
     h, w = shape_hw
     scale = long_side / max(h, w)
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def resize(image, shape_hw):
+def resize(image: Array, shape_hw: tuple[int, int]) -> Array:
     """Resize an H×W×3 float image (bicubic, antialiased when shrinking), clipped to 0..255."""
     if tuple(image.shape[:2]) == tuple(shape_hw):
         return image
     return _interpolate(image, size=tuple(shape_hw))
 
 
-def _interpolate(image, **size):
+def _interpolate(image: Array, **size: Any) -> Array:
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
     y = nnf.interpolate(x, mode="bicubic", antialias=True, align_corners=False, **size)
     return y[0].permute(1, 2, 0).clamp(0, 255).numpy()
 
 
-def save_image(path, rgb):
+def save_image(path: PathLike, rgb: Array) -> None:
     """Write an RGB image, clipped and rounded to 8 bits, atomically (format from the suffix,
     one of IMAGE_SUFFIXES)."""
     if os.path.splitext(path)[1].lower() not in IMAGE_SUFFIXES:

@@ -4,6 +4,8 @@ A layer l has N_l filters and feature maps of M_l = height × width positions; i
 F^l ∈ R^{N_l×M_l} are the rectified responses (Caffe's in-place ReLU blob), so autograd through
 the ReLU gives exactly the masked gradients of eq. 2 and eq. 6.
 """
+import functools
+import operator
 from typing import Any
 
 import torch
@@ -25,21 +27,24 @@ class _Gram(torch.autograd.Function):
     autograd's would take two (docs/performance.md)."""
 
     @staticmethod
-    def forward(ctx: Any, F: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, F: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(F)
-        return F @ F.T
+        G: torch.Tensor = F @ F.T
+        return G
 
     @staticmethod
-    def backward(ctx: Any, D: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx: Any, D: torch.Tensor) -> torch.Tensor:
         (F,) = ctx.saved_tensors
         S = D + D.T
         # written in F's own memory layout, so the blob's gradient needs no transposing copy
-        return (F.T @ S).T if F.stride(0) == 1 else S @ F
+        grad: torch.Tensor = (F.T @ S).T if F.stride(0) == 1 else S @ F
+        return grad
 
 
 def gram(F: torch.Tensor) -> torch.Tensor:
     """Eq. 3: G_ij = Σ_k F_ik F_jk."""
-    return _Gram.apply(F)
+    G: torch.Tensor = _Gram.apply(F)
+    return G
 
 
 def style_layer_loss(G: torch.Tensor, A: torch.Tensor | float, N: int, M: int) -> torch.Tensor:
@@ -49,7 +54,7 @@ def style_layer_loss(G: torch.Tensor, A: torch.Tensor | float, N: int, M: int) -
 
 def style_loss(E: dict[str, torch.Tensor], w: dict[str, float]) -> torch.Tensor:
     """Eq. 5: L_style = Σ_l w_l E_l, over the layers in `E` ({layer: E_l}) with weights `w`."""
-    return sum(w[layer] * E_l for layer, E_l in E.items())
+    return functools.reduce(operator.add, (w[layer] * E_l for layer, E_l in E.items()))
 
 
 def total_loss(L_content: torch.Tensor, L_style: torch.Tensor, alpha: float,

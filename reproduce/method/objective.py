@@ -26,11 +26,16 @@ from reproduce.network.load import Network
 class ObjectiveSettings(WeightSettings, Protocol):
     """What the objective is made from (a TransferConfig): layers, w_l, α/β, the blend of several
     styles' Gram targets and the weight λ of total variation."""
-    content_layers: Sequence[str]
-    style_layers: Sequence[str]
-    style_weights: Sequence[float] | None
-    style_blend: Sequence[float] | None
-    tv_weight: float
+    @property
+    def content_layers(self) -> Sequence[str]: ...
+    @property
+    def style_layers(self) -> Sequence[str]: ...
+    @property
+    def style_weights(self) -> Sequence[float] | None: ...
+    @property
+    def style_blend(self) -> Sequence[float] | None: ...
+    @property
+    def tv_weight(self) -> float: ...
 
 
 @dataclass
@@ -63,7 +68,7 @@ class LossTerms:
         terms = [self.total, self.content, self.style] + ([] if self.tv is None else [self.tv])
         values = torch.stack([*terms, *self.E.values()]).tolist()
         n = len(terms)
-        return Losses(*values[:3], E=dict(zip(self.E, values[n:])),
+        return Losses(values[0], values[1], values[2], E=dict(zip(self.E, values[n:])),
                       tv=values[3] if self.tv is not None else None)
 
 
@@ -119,7 +124,7 @@ class Objective:
         """(L_total, ∂L_total/∂x, all the loss terms) for a preprocessed image x."""
         x = x.detach().requires_grad_(True)
         terms = self.losses(x)
-        terms.total.backward()
+        terms.total.backward()  # type: ignore[no-untyped-call]
         assert x.grad is not None  # x requires grad and the total depends on it
         return terms.total.detach(), x.grad, terms
 
@@ -130,7 +135,8 @@ class Objective:
 
 
 class ScoringSettings(ObjectiveSettings, Protocol):
-    preserve_colour: str | None
+    @property
+    def preserve_colour(self) -> str | None: ...
 
 
 def paper_losses(net: Network, image: np.ndarray, content: np.ndarray | None,

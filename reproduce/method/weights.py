@@ -6,9 +6,12 @@ BETA = 1e6  # β when only the ratio α/β is given (the authors' suggestion to 
 
 class WeightSettings(Protocol):
     """What the weights are read from (a TransferConfig)."""
-    ratio: float
-    alpha: float | None
-    beta: float | None
+    @property
+    def ratio(self) -> float: ...
+    @property
+    def alpha(self) -> float | None: ...
+    @property
+    def beta(self) -> float | None: ...
 
 
 def resolve_weights(ratio: float, alpha: float | None = None,

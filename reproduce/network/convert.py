@@ -4,12 +4,13 @@ import os
 from importlib.metadata import version
 
 from reproduce.caffe.net import read_net
-from reproduce.files import check_writable_folder, file_digest
+from reproduce.files import PathLike, check_writable_folder, file_digest
 from reproduce.network.file import write_network
 from reproduce.network.onnx_export import OPSET, to_onnx
 
 
-def convert(prototxt, caffemodel, out_dir, name=None, until=None):
+def convert(prototxt: PathLike, caffemodel: PathLike, out_dir: PathLike, name: str | None = None,
+            until: str | None = None) -> dict[str, str]:
     """Convert a Caffe model; returns the paths written {"onnx", "json"}. The output folder is
     checked before any work; the .json is written last and names the .onnx file's sha256."""
     name = name or os.path.splitext(os.path.basename(caffemodel))[0]

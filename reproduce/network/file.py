@@ -13,16 +13,18 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
 from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path, remove_stale_temporaries, write_json
+from reproduce.files import PathLike, atomic_path, remove_stale_temporaries, write_json
 from reproduce.protowire import field_header
 
 FORMAT = "reproduce.network/2"
@@ -30,6 +32,7 @@ PICKLE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save's zip container; a bare p
 RECONVERT = "convert the Caffe model again with scripts/convert_caffe.py"
 # ModelProto.graph, GraphProto.initializer and TensorProto.raw_data (onnx.proto field numbers)
 MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
+Weights = list[tuple[str, npt.NDArray[np.float32]]]  # initializers: (name, float32 array)
 
 
 class NetworkError(ReproduceError):
@@ -47,26 +50,27 @@ class NetworkFile:
     sha256: str
 
 
-def record_path(path):
+def record_path(path: PathLike) -> str:
     """NAME.json beside NAME.onnx."""
     return os.path.splitext(os.fspath(path))[0] + ".json"
 
 
-def _initializer_chunks(name, array):
+def _initializer_chunks(name: str, array: npt.NDArray[np.float32]) -> list[bytes | memoryview]:
     """An initializer as ModelProto bytes: a graph holding just this tensor, whose raw data is
     the array's own memory. Protobuf merges repeated occurrences of the graph field, so such
     pieces after the rest of the model add initializers without the model ever being built
     (or copied) whole in memory."""
     array = np.ascontiguousarray(array, dtype="<f4")
-    header = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
-    header = header.SerializeToString() + field_header(TENSOR_RAW_DATA, array.nbytes)
+    proto = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
+    header = proto.SerializeToString() + field_header(TENSOR_RAW_DATA, array.nbytes)
     tensor = len(header) + array.nbytes
     graph = field_header(GRAPH_INITIALIZER, tensor)
     return [field_header(MODEL_GRAPH, len(graph) + tensor) + graph + header,
-            memoryview(array).cast("B")]
+            memoryview(array.data).cast("B")]
 
 
-def write_network(path, model, weights, blob_names, input_name, meta):
+def write_network(path: PathLike, model: onnx.ModelProto, weights: Weights, blob_names: Sequence[str],
+                  input_name: str, meta: dict[str, Any]) -> dict[str, str]:
     """Write NAME.onnx (the model, then `weights` [(name, float32 array)] as its initializers)
     and then NAME.json (`meta` and the .onnx file's sha256), each atomically; stale temporaries
     of an earlier killed run are removed first. Returns {"onnx": path, "json": path}."""
@@ -88,7 +92,7 @@ def write_network(path, model, weights, blob_names, input_name, meta):
     return paths
 
 
-def _check_record(path, data):
+def _check_record(path: str, data: bytes) -> str:
     """The sha256 of a .onnx file's bytes `data`; refuse the file if its record is missing or
     names another sha256."""
     record = record_path(path)
@@ -109,7 +113,7 @@ def _check_record(path, data):
     return sha256
 
 
-def read_network(path) -> NetworkFile:
+def read_network(path: PathLike) -> NetworkFile:
     """A network file, checked against its record. Never unpickles: an old pickled network file
     is refused from its first bytes."""
     path = os.fspath(path)

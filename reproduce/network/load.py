@@ -9,6 +9,7 @@ reproduce.network.runtime.configure_runtime.
 import functools
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import onnx
 import onnx2torch
@@ -24,17 +25,17 @@ from reproduce.network.runtime import device_kind
 def _set_pooling(module: nn.Module, pooling: str) -> None:
     """Swap every pooling layer for the other kind with the same geometry. torch's AvgPool2d with
     count_include_pad divides by the window clipped to the padded image, exactly as Caffe's AVE."""
-    swap = {"avg": nn.MaxPool2d, "max": nn.AvgPool2d}[pooling]
     for name, child in list(module.named_children()):
-        if isinstance(child, swap):
-            geometry = dict(kernel_size=child.kernel_size, stride=child.stride,
-                            padding=child.padding, ceil_mode=child.ceil_mode)
-            replacement: nn.Module
-            if pooling == "avg":
-                replacement = nn.AvgPool2d(count_include_pad=True, **geometry)
-            else:
-                replacement = nn.MaxPool2d(**geometry)
-            setattr(module, name, replacement)
+        replacement: nn.Module
+        if pooling == "avg" and isinstance(child, nn.MaxPool2d):
+            replacement = nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
+                                       ceil_mode=child.ceil_mode, count_include_pad=True)
+        elif pooling == "max" and isinstance(child, nn.AvgPool2d):
+            replacement = nn.MaxPool2d(child.kernel_size, child.stride, child.padding,
+                                       ceil_mode=child.ceil_mode)
+        else:
+            continue
+        setattr(module, name, replacement)
 
 
 def output_nodes(module: fx.GraphModule) -> list[fx.Node]:
@@ -47,7 +48,7 @@ class Network:
     """A converted Caffe network; `blobs(x, names)` returns Caffe's blobs for input x."""
 
     def __init__(self, module: fx.GraphModule, blob_names: Iterable[str], input_name: str,
-                 meta: dict, sha256: str, device: str | torch.device = "cpu",
+                 meta: dict[str, Any], sha256: str, device: str | torch.device = "cpu",
                  channels_last: bool | None = None) -> None:
         """sha256: the network file's, as read. channels_last: run in N×H×W×C memory layout
         (None: on CPU only, where it is faster)."""
@@ -55,7 +56,7 @@ class Network:
         if channels_last is None:
             channels_last = self.device.type == "cpu"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.module = module.to(self.device, memory_format=self.memory_format).eval() \
+        self.module = module.to(self.device).to(memory_format=self.memory_format).eval() \
             .requires_grad_(False)
         self.blob_names = list(blob_names)
         self.input_name = input_name
@@ -98,7 +99,8 @@ class Network:
 
 def to_torch(model: onnx.ModelProto) -> fx.GraphModule:
     """An ONNX model as a torch GraphModule (onnx2torch): Conv, pooling, Gemm as nn modules."""
-    return onnx2torch.convert(model)
+    module: fx.GraphModule = onnx2torch.convert(model)
+    return module
 
 
 def load_network(path: str | os.PathLike[str], pooling: str | None = None, device: str = "cpu",

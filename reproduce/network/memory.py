@@ -1,17 +1,19 @@
 """The memory a synthesis needs, estimated before the work, against what the device has."""
 import os
+from collections.abc import Iterable
 
 import torch
 from torch.fx.passes.shape_prop import ShapeProp
 
 from reproduce.errors import ReproduceError
+from reproduce.network.load import Network
 
 PROBE = 64         # side of the square input whose activations are measured, then scaled
 FLOAT32 = 4        # bytes
 PASSES = 2         # forward activations kept for the backward pass, and their gradients
 
 
-def activation_bytes(net, layers, shape_hw) -> int:
+def activation_bytes(net: Network, layers: Iterable[str], shape_hw: tuple[int, int]) -> int:
     """Estimated bytes of one evaluation with its gradient at an H×W input: every value the
     network computes on the way to `layers` (forward; the graph Network.module_for runs),
     once more for the backward pass, in float32. Measured at PROBE×PROBE and scaled by the
@@ -26,7 +28,7 @@ def activation_bytes(net, layers, shape_hw) -> int:
     return int(counted * (h * w) / PROBE**2) * FLOAT32 * PASSES
 
 
-def device_bytes(device) -> int:
+def device_bytes(device: str | torch.device) -> int:
     """The memory the device has: a GPU's total, or the machine's physical memory for the CPU."""
     device = torch.device(device)
     if device.type == "cuda":
@@ -34,7 +36,7 @@ def device_bytes(device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_memory(net, layers, shape_hw, parameter: str) -> int:
+def check_memory(net: Network, layers: Iterable[str], shape_hw: tuple[int, int], parameter: str) -> int:
     """The estimate (activation_bytes); one line naming it and `parameter` (the size that sets
     shape_hw, as the caller names it) if the device has less."""
     need, have = activation_bytes(net, layers, shape_hw), device_bytes(net.device)

@@ -2,23 +2,23 @@
 makes (reproduce.caffe.layers), named after it, weights as initializers (`LAYER/weight`,
 `LAYER/bias`), graph outputs named after the Caffe blobs: the values each holds after a forward
 pass."""
-import numpy as np
 import onnx
 from onnx import TensorProto, helper, version_converter
 
 from reproduce.caffe.layers import LAYER_TYPES
 from reproduce.caffe.layers.registry import Shape, weight_names
 from reproduce.caffe.net import CaffeNet
+from reproduce.network.file import Weights
 
 OPSET = 17        # the file's: onnx2torch converts these operator versions
 CHECK_OPSET = 22  # ONNX's shape inference with Caffe's ceil-pooling rule
-Weights = list[tuple[str, np.ndarray]]  # (initializer name, float32 array)
 
 
 def _dims(shape: Shape, fixed: bool) -> list[str | int | None]:
     """N, then C (or K), then H and W where the graph fixes them."""
     channels, *spatial = shape
-    return ["N", channels] + (list(spatial) if fixed else [None] * len(spatial))
+    free: list[str | int | None] = [None] * len(spatial)
+    return ["N", channels, *(spatial if fixed else free)]
 
 
 def to_onnx(net: CaffeNet) -> tuple[onnx.ModelProto, Weights]:
@@ -27,9 +27,9 @@ def to_onnx(net: CaffeNet) -> tuple[onnx.ModelProto, Weights]:
     `check` before it is returned."""
     has_fc = any(layer.type == "InnerProduct" for layer in net.layers)
     _, c, h, w = net.input_shape
-    spatial: list[str | int] = [h, w] if has_fc else ["H", "W"]
+    spatial: list[str | int | None] = [h, w] if has_fc else ["H", "W"]
     graph_input = helper.make_tensor_value_info(net.input_name, TensorProto.FLOAT,
-                                                ["N", c] + spatial)
+                                                ["N", c, *spatial])
     nodes: list[onnx.NodeProto] = []
     weights: Weights = []
     for layer in net.layers:

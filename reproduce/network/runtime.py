@@ -45,7 +45,7 @@ def set_tf32(enabled: bool) -> None:
     """TF32 in CUDA convolutions and matrix products. Off means IEEE float32, as Caffe computed;
     torch itself turns TF32 on for cuDNN convolutions unless told otherwise."""
     precision = "tf32" if enabled else "ieee"
-    torch.backends.cudnn.conv.fp32_precision = precision
+    torch.backends.cudnn.conv.fp32_precision = precision  # type: ignore[attr-defined]
     torch.backends.cuda.matmul.fp32_precision = precision
 
 

@@ -6,38 +6,41 @@ Only the flat float64 vector crosses between torch and scipy.
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import torch
-from scipy.optimize import Bounds, minimize
+from scipy.optimize import Bounds, OptimizeResult, minimize
 from threadpoolctl import threadpool_limits
 
 from reproduce.optim.minimiser import MAXCOR, Callback, Fun, Minimum, NonFiniteLoss
 
+Array = npt.NDArray[np.float64]
 
-def lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
-          bounds: tuple[np.ndarray, np.ndarray], iterations: int,
-          callback: Callable[[np.ndarray, float], None] | None = None
-          ) -> tuple[np.ndarray, float, int, str]:
+
+def lbfgs(fun: Callable[[Array], tuple[float, Array]], x0: Array, bounds: tuple[Array, Array],
+          iterations: int, callback: Callable[[Array, float], None] | None = None
+          ) -> tuple[Array, float, int, str]:
     """Minimise `fun(x) -> (f, g)` from x0 for at most `iterations` L-BFGS-B iterations.
 
     `callback(x, f)` runs after every iteration. Returns (x, f, iterations done, stop reason).
     Ctrl-C (KeyboardInterrupt) propagates; the last completed iterate is the callback's.
     """
-    best = {"x": np.array(x0, dtype=np.float64), "f": np.inf, "n": 0}
+    done = 0
 
-    def checked(x):
+    def checked(x: Array) -> tuple[float, Array]:
         f, g = fun(x)
         if not (np.isfinite(f) and np.all(np.isfinite(g))):
-            raise NonFiniteLoss(f, best["n"] + 1)
+            raise NonFiniteLoss(f, done + 1)
         return f, g
 
-    def after_iteration(intermediate_result):
-        best.update(x=intermediate_result.x.copy(), f=float(intermediate_result.fun), n=best["n"] + 1)
+    def after_iteration(intermediate_result: OptimizeResult) -> None:
+        nonlocal done
+        done += 1
         if callback:
-            callback(best["x"], best["f"])
+            callback(intermediate_result.x.copy(), float(intermediate_result.fun))
 
     # scipy's BLAS threads, spinning after each call, would take the cores from torch's
     with threadpool_limits(limits=1, user_api="blas"):
-        result = minimize(checked, best["x"], jac=True, method="L-BFGS-B",
+        result = minimize(checked, np.array(x0, dtype=np.float64), jac=True, method="L-BFGS-B",
                           bounds=Bounds(*bounds), callback=after_iteration,
                           options=dict(maxiter=iterations, maxcor=MAXCOR, ftol=0.0, gtol=0.0,
                                        maxfun=max(15000, 20 * iterations)))
@@ -50,13 +53,17 @@ def minimise(fun: Fun, x0: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tenso
     one device; only the flat vector crosses to scipy, on the CPU, in float64."""
     device = x0.device
 
-    def as_tensor(x):
+    def as_tensor(x: Array) -> torch.Tensor:
         return torch.from_numpy(x).to(device)
 
-    def numpy_fun(x):
+    def numpy_fun(x: Array) -> tuple[float, Array]:
         f, g = fun(as_tensor(x))
         return float(f), g.cpu().numpy()
 
-    x, f, n, reason = lbfgs(numpy_fun, x0.cpu().numpy(), [b.cpu().numpy() for b in bounds],
-                            iterations, callback and (lambda x, f: callback(as_tensor(x), f)))
+    def numpy_callback(x: Array, f: float) -> None:
+        if callback:
+            callback(as_tensor(x), f)
+
+    low, high = (b.cpu().numpy() for b in bounds)
+    x, f, n, reason = lbfgs(numpy_fun, x0.cpu().numpy(), (low, high), iterations, numpy_callback)
     return Minimum(as_tensor(x), f, n, reason)

@@ -15,12 +15,14 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Callable, Generator, Iterable, Sequence
+from types import ModuleType
 from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
-from reproduce.files import atomic_path, write_json
+from reproduce.files import PathLike, atomic_path, write_json
 from reproduce.run.cluster_worker import render_panel
 from reproduce.run.config import TransferConfig, input_paths
 from reproduce.run.config import check_outputs as check_config_outputs
@@ -47,7 +49,7 @@ class Finished(NamedTuple):
     attempts: int
 
 
-def connect(address="auto", num_cpus=None):
+def connect(address: str = "auto", num_cpus: int | None = None) -> ModuleType:
     """Join or start a Ray cluster; returns the ray module. "auto": the cluster that RAY_ADDRESS
     or a local `ray start` names; "local": a private cluster on this machine (num_cpus: all of
     its CPUs unless given); "HOST:PORT": the cluster whose head listens there."""
@@ -70,7 +72,7 @@ def connect(address="auto", num_cpus=None):
     return ray
 
 
-def check_listening(address, timeout=PROBE_S):
+def check_listening(address: str, timeout: float = PROBE_S) -> None:
     """Fail in seconds, not the minutes Ray keeps trying, when nothing answers at HOST:PORT."""
     host, port = address.rsplit(":", 1)
     try:
@@ -80,7 +82,7 @@ def check_listening(address, timeout=PROBE_S):
                              f"({e.strerror or type(e).__name__})") from None
 
 
-def network_files(model):
+def network_files(model: PathLike) -> dict[str, pathlib.Path]:
     """The network file and its same-stem siblings (NAME.onnx, NAME.json, ...): {name: path}."""
     model = pathlib.Path(model)
     if not model.is_file():
@@ -94,14 +96,14 @@ def config_inputs(config: TransferConfig) -> list[str]:
     return [path for _, path in input_paths(config)]
 
 
-def read_bytes(path):
+def read_bytes(path: PathLike) -> bytes:
     try:
         return pathlib.Path(path).read_bytes()
     except OSError as e:
         raise ReproduceError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
-def check_outputs(tasks):
+def check_outputs(tasks: Sequence[tuple[object, TransferConfig]]) -> None:
     """Fail before anything runs: keys must be unique, and every output and log must be writable
     on this machine, where the driver writes them, and not over an input (config.check_outputs)."""
     keys = [key for key, _ in tasks]
@@ -111,7 +113,7 @@ def check_outputs(tasks):
         check_config_outputs(config)
 
 
-def panel_resources(ray, cpus_per_panel):
+def panel_resources(ray: ModuleType, cpus_per_panel: int | None) -> tuple[str, dict[str, int]]:
     """(device, Ray resource options) of one panel: a GPU where the cluster has any, else CPUs."""
     resources = ray.cluster_resources()
     if resources.get("GPU", 0) >= 1:
@@ -120,8 +122,11 @@ def panel_resources(ray, cpus_per_panel):
     return "cpu", dict(num_cpus=max(1, min(cpus_per_panel or CPUS_PER_PANEL, int(largest))))
 
 
-def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progress=True,
-                      before_panel=None):
+def run_panels_on_ray(tasks: Iterable[tuple[object, TransferConfig]],
+                      cpus_per_panel: int | None = None, max_retries: int = MAX_RETRIES,
+                      progress: bool = True,
+                      before_panel: Callable[[object, int], None] | None = None
+                      ) -> Generator[Finished, None, None]:
     """Render each (key, TransferConfig) as a Ray task on the connected cluster; yield a Finished
     for each panel as it arrives (in the order they finish).
 
@@ -139,18 +144,19 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     if not all(isinstance(config, TransferConfig) for _, config in tasks):
         raise TypeError("each task is (key, TransferConfig)")
     check_outputs(tasks)
-    networks, images = {}, {}
+    network_sets: dict[str, tuple[str, dict[str, bytes]]] = {}
+    image_bytes: dict[str, bytes] = {}
     inputs = {key: config_inputs(config) for key, config in tasks}
     for key, config in tasks:  # read every file before the first task starts
-        if config.model not in networks:
+        if config.model not in network_sets:
             files = {name: read_bytes(path) for name, path in network_files(config.model).items()}
-            networks[config.model] = (set_digest(files), files)
+            network_sets[config.model] = (set_digest(files), files)
         for path in inputs[key]:
-            if path not in images:
-                images[path] = read_bytes(path)
+            if path not in image_bytes:
+                image_bytes[path] = read_bytes(path)
     networks = {model: (sha, [ray.put(data)], pathlib.Path(model).name)
-                for model, (sha, data) in networks.items()}
-    images = {path: [ray.put(data)] for path, data in images.items()}
+                for model, (sha, data) in network_sets.items()}
+    images = {path: [ray.put(data)] for path, data in image_bytes.items()}
     device, resources = panel_resources(ray, cpus_per_panel)
     threads = int(resources["num_cpus"])  # 1 beside a GPU
     counter, run = attempt_counter(ray), uuid.uuid4().hex
@@ -158,7 +164,7 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
     # reused worker another one (ray-project/ray#29624); a CPU worker keeps its network loaded
     render = ray.remote(max_calls=1 if device == "cuda" else 0)(render_panel).options(
         max_retries=max_retries, retry_exceptions=False, **resources)
-    pending = {}
+    pending: dict[Any, object] = {}
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(tqdm(total=len(tasks), unit="panel", desc="panels",
                                        disable=not progress))
@@ -180,7 +186,7 @@ def run_panels_on_ray(tasks, cpus_per_panel=None, max_retries=MAX_RETRIES, progr
                 yield Finished(key, image, summary, log, where, attempts)
 
 
-def set_digest(files):
+def set_digest(files: dict[str, bytes]) -> str:
     """The sha256 of a set of files {name: bytes}: names and contents."""
     h = hashlib.sha256()
     for name in sorted(files):
@@ -192,7 +198,7 @@ def set_digest(files):
 _COUNTERS: dict[tuple[str, str], Any] = {}  # (Ray session, job): the Attempts actor of this driver
 
 
-def attempt_counter(ray):
+def attempt_counter(ray: ModuleType) -> Any:
     """This driver's Attempts actor, started on its own node the first time."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     context = ray.get_runtime_context()
@@ -204,7 +210,7 @@ def attempt_counter(ray):
     return _COUNTERS[job]
 
 
-def result(ray, ref, key):
+def result(ray: ModuleType, ref: Any, key: object) -> Any:
     """A task's return value; a bad input found in the worker is the one-line error it raised."""
     try:
         return ray.get(ref)
@@ -214,14 +220,14 @@ def result(ray, ref, key):
         raise
 
 
-def cancel(ray, pending):
+def cancel(ray: ModuleType, pending: dict[Any, object]) -> None:
     """Stop every task still running or waiting (Ctrl-C, an error, or the consumer left)."""
     for ref in pending:
         ray.cancel(ref, force=True)
     pending.clear()
 
 
-def write_finished(finished, config):
+def write_finished(finished: Finished, config: TransferConfig) -> None:
     """Write a finished panel's image and log (when asked for) where its config says, atomically."""
     with atomic_path(config.output) as tmp:
         pathlib.Path(tmp).write_bytes(finished.image)

@@ -9,7 +9,9 @@ suffixes), read as data: importing this module does not import torch.
 import math
 import numbers
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file
@@ -35,8 +37,9 @@ def default_device() -> str:
     return torch_default()
 
 
-def parameter(default, help, flag=None, parse=None, choices=None, command="both", metavar=None,
-              **kwargs):
+def parameter(default: Any, help: str, flag: str | None = None,
+              parse: Callable[[str], Any] | None = None, choices: Sequence[Any] | None = None,
+              command: str = "both", metavar: str | None = None, **kwargs: Any) -> Any:
     """A TransferConfig field with what its command-line flag needs: help text, flag name (else
     --field-name), a parser of the text, choices, the commands that take it, and a metavar."""
     meta = dict(help=help, flag=flag, parse=parse, choices=choices, command=command,
@@ -46,12 +49,12 @@ def parameter(default, help, flag=None, parse=None, choices=None, command="both"
     return field(default=default, metadata=meta, **kwargs)
 
 
-def floats(text: str) -> tuple:
+def floats(text: str) -> tuple[float, ...]:
     """'0.7,0.3' -> (0.7, 0.3)."""
     return tuple(float(v) for v in text.split(","))
 
 
-def names(text: str) -> tuple:
+def names(text: str) -> tuple[str, ...]:
     """'conv1_1, conv2_1' -> ('conv1_1', 'conv2_1'); empty names are dropped."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
@@ -62,9 +65,9 @@ class TransferConfig:
     (size, start, iterations, seed, device, optimiser, outputs); beyond the 2015 paper, colour
     preservation, total variation and style scale, each off by default. Checked when made."""
     content: str | None = parameter(None, "content image (the photograph)", metavar="C")
-    styles: tuple = parameter((), "style image (the painting); repeat for several", flag="--style",
+    styles: tuple[str, ...] = parameter((), "style image (the painting); repeat for several", flag="--style",
                            metavar="S")
-    style_blend: tuple | None = parameter(
+    style_blend: tuple[float, ...] | None = parameter(
         None, "blend weights of the style images' Gram targets (normalised)", parse=floats,
         metavar="W1,W2")
     model: str = parameter(str(VGG19), "converted VGG-19 network file (.onnx)", metavar="M")
@@ -77,11 +80,11 @@ class TransferConfig:
     beta: float | None = parameter(
         None, "style weight β (eq. 7); 0: pure content; alone: α = ratio · β", parse=float,
         metavar="B")
-    content_layers: tuple = parameter(CONTENT_LAYERS, "content layers, comma-separated", parse=names,
-                                     metavar="L1,...")
-    style_layers: tuple = parameter(STYLE_LAYERS, "style layers, comma-separated", parse=names,
+    content_layers: tuple[str, ...] = parameter(CONTENT_LAYERS, "content layers, comma-separated",
+                                                parse=names, metavar="L1,...")
+    style_layers: tuple[str, ...] = parameter(STYLE_LAYERS, "style layers, comma-separated", parse=names,
                                    metavar="L1,...")
-    style_weights: tuple | None = parameter(
+    style_weights: tuple[float, ...] | None = parameter(
         None, "w_l per style layer, comma-separated (default: 1 / number of style layers)",
         parse=floats, metavar="W1,...")
     pooling: str = parameter("avg", "pooling in the network (the paper's figures: avg)",
@@ -120,7 +123,7 @@ class TransferConfig:
         1.0, "beyond the paper: the painting resized to S × the size --style-size gives it "
         "(neural-style's -style_scale)", parse=float, metavar="S")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_config(self)
 
 
@@ -130,7 +133,8 @@ def flag(name: str) -> str:
     return meta["flag"] or "--" + name.replace("_", "-")
 
 
-def _number(config, name, low, strict=False, integer=False, optional=False):
+def _number(config: TransferConfig, name: str, low: float, strict: bool = False,
+            integer: bool = False, optional: bool = False) -> None:
     value = getattr(config, name)
     if value is None and optional:
         return
@@ -142,7 +146,7 @@ def _number(config, name, low, strict=False, integer=False, optional=False):
         raise ReproduceError(f"{flag(name)} must be {kind} {bound}, not {value!r}")
 
 
-def _weights(config, name, count, what, positive):
+def _weights(config: TransferConfig, name: str, count: int, what: str, positive: bool) -> None:
     values = getattr(config, name)
     if values is None:
         return
@@ -156,7 +160,7 @@ def _weights(config, name, count, what, positive):
         raise ReproduceError(f"{flag(name)}: weights must be {sign}, not {values}")
 
 
-def _choice(config, name, choices):
+def _choice(config: TransferConfig, name: str, choices: Sequence[str]) -> None:
     value = getattr(config, name)
     if value not in choices:
         raise ReproduceError(f"{flag(name)} must be one of {', '.join(choices)}, not {value!r}")

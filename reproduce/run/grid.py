@@ -17,13 +17,16 @@ caller's: a preset, the command line, or TransferConfig's defaults. data/grids/f
 paper's Fig. 3.
 """
 import dataclasses
+import functools
 import itertools
 import pathlib
 import re
 import sys
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from reproduce.errors import ReproduceError
+from reproduce.files import PathLike
 from reproduce.run.config import INITS, RUN_FIELDS, TransferConfig, check_inputs, floats, names
 
 if sys.version_info >= (3, 11):
@@ -31,11 +34,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+Kind = str | tuple[str, ...]  # a field's kind: its choices, or how a grid writes it
 PATH_KINDS = dict(content="path", styles="paths", model="path", init="init")
 PARSED_KINDS = {int: "integer", float: "number", floats: "numbers", names: "names"}
 
 
-def field_kind(f):
+def field_kind(f: dataclasses.Field[Any]) -> Kind:
     """What a TransferConfig field holds, as a grid writes it: read from the field's own
     definition (its choices or its parser), so that every new field is a grid field too."""
     if f.metadata["choices"]:
@@ -56,24 +60,24 @@ class GridError(ReproduceError):
 
 class GridPanel(NamedTuple):
     name: str
-    overrides: dict   # TransferConfig fields, paths absolute
+    overrides: dict[str, Any]   # TransferConfig fields, paths absolute
 
 
 @dataclasses.dataclass
 class Grid:
     path: pathlib.Path
     title: str
-    axes: dict        # axis: labels of its values, in order
-    panels: list      # GridPanel, in the axes' order (the last axis varies fastest)
+    axes: dict[str, list[str]]  # axis: labels of its values, in order
+    panels: list[GridPanel]     # in the axes' order (the last axis varies fastest)
 
 
 class Where:
     """Where a value sits in the file, for error messages: `FILE:LINE: key`."""
 
-    def __init__(self, path, text):
+    def __init__(self, path: pathlib.Path, text: str) -> None:
         self.path, self.lines = path, text.splitlines()
 
-    def line(self, table, key):
+    def line(self, table: str, key: str) -> int | None:
         """The line of `key = ...` in `[table]` (or of the header `[table.key]`), else None."""
         current = ""
         for number, line in enumerate(self.lines, 1):
@@ -86,18 +90,18 @@ class Where:
                 return number
         return None
 
-    def error(self, table, key, message, index=None):
+    def error(self, table: str, key: str, message: str, index: int | None = None) -> GridError:
         line = self.line(table, key)
         where = f"{self.path}:{line}" if line else f"{self.path}"
         item = f"[{index}]" if index is not None else ""
         return GridError(f"{where}: {table}.{key}{item}: {message}")
 
 
-def is_number(x):
+def is_number(x: object) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def convert(kind, raw, folder, fail):
+def convert(kind: Kind, raw: Any, folder: pathlib.Path, fail: Callable[[str], GridError]) -> Any:
     """A grid value as the TransferConfig field of `kind` takes it; `fail(message)` for errors."""
     if isinstance(kind, tuple):
         if raw not in kind:
@@ -133,7 +137,7 @@ def convert(kind, raw, folder, fail):
     return tuple(convert("path", item, folder, fail) for item in items)
 
 
-def default_label(axis, value):
+def default_label(axis: str, value: Any) -> str:
     """A short, file-name-safe name for an axis value: 1e-05, seed3, 256px, conv1_1+conv2_1."""
     if axis == "seed":
         text = f"seed{value}"
@@ -153,7 +157,7 @@ def default_label(axis, value):
     return re.sub(r"[^A-Za-z0-9._+-]", "-", text)
 
 
-def read_axis(axis, raw, where, folder):
+def read_axis(axis: str, raw: Any, where: Where, folder: pathlib.Path) -> tuple[list[Any], list[str]]:
     """(values, labels) of one axis, written as a list or as a table {values, labels}."""
     labels = None
     if isinstance(raw, dict):
@@ -166,8 +170,7 @@ def read_axis(axis, raw, where, folder):
         raise where.error("axes", axis, f"must be a list of values, not {raw!r}")
     if not raw:
         raise where.error("axes", axis, "is empty; give at least one value")
-    values = [convert(KINDS[axis], item, folder,
-                      lambda message, i=i: where.error("axes", axis, message, i))
+    values = [convert(KINDS[axis], item, folder, functools.partial(where.error, "axes", axis, index=i))
               for i, item in enumerate(raw)]
     if labels is None:
         labels = [default_label(axis, v) for v in values]
@@ -183,7 +186,7 @@ def read_axis(axis, raw, where, folder):
     return values, labels
 
 
-def read_toml(path):
+def read_toml(path: PathLike) -> tuple[str, dict[str, Any]]:
     try:
         text = pathlib.Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -195,7 +198,7 @@ def read_toml(path):
         raise GridError(f"{path}: not TOML: {e}") from None
 
 
-def load_grid(path):
+def load_grid(path: PathLike) -> Grid:
     """Read, check and expand a grid file; every error is one line naming the file, line, key."""
     path = pathlib.Path(path)
     text, document = read_toml(path)
@@ -216,7 +219,7 @@ def load_grid(path):
             hint = "set by the command line" if key in RUN_FIELDS else \
                 f"known fields: {', '.join(KINDS)}"
             raise where.error("base", key, f"not a field a grid sets ({hint})")
-        base[key] = convert(KINDS[key], raw, folder, lambda m, key=key: where.error("base", key, m))
+        base[key] = convert(KINDS[key], raw, folder, functools.partial(where.error, "base", key))
     if not axes_raw:
         raise GridError(f"{path}: no [axes]: name at least one of {', '.join(AXES)}")
     axes = {}

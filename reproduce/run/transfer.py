@@ -73,9 +73,9 @@ def run_transfer(config: TransferConfig, net: Network | None = None,
     def after_iteration(iteration: int, x: torch.Tensor, losses: Losses) -> None:
         history.append(dict(iteration=iteration, seconds=time.perf_counter() - start,
                             **losses.as_dict()))
-        shown = {k: f"{v:.3g}" for k, v in losses.as_dict().items()
-                 if k in ("content", "style", "tv")}
-        bar.set_postfix(total=f"{losses.total:.4g}", **shown, refresh=False)
+        shown: dict[str, object] = {k: f"{v:.3g}" for k, v in losses.as_dict().items()
+                                    if k in ("content", "style", "tv")}
+        bar.set_postfix(dict(total=f"{losses.total:.4g}", **shown), refresh=False)
         bar.update(1)
         if config.save_every and iteration % config.save_every == 0:
             write(x)

@@ -55,8 +55,8 @@ def read(layer: Any, shape: Shape, where: str) -> Reading:
 
 def nodes(layer: Layer) -> list[onnx.NodeProto]:
     (kh, kw), (sh, sw), (ph, pw) = (layer.params[k] for k in ("kernel", "stride", "pad"))
-    attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw],
-                 ceil_mode=int(layer.params["ceil"]))
+    attrs: dict[str, Any] = dict(kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw],
+                                 ceil_mode=int(layer.params["ceil"]))
     if layer.params["method"] == "MAX":
         return [helper.make_node("MaxPool", layer.inputs, layer.outputs, name=layer.name, **attrs)]
     return [helper.make_node("AveragePool", layer.inputs, layer.outputs, name=layer.name,

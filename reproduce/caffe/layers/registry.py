@@ -2,7 +2,7 @@
 format, how a layer of it is read (its parameters, the shapes of its weight blobs and its output
 shape, at its input's shape) and how it becomes ONNX nodes. A new layer type is one module in
 this package that registers one `LayerType`, and its test."""
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ class Layer:
 class Reading:
     """A layer as read from its prototxt entry at its input's shape."""
     params: dict[str, Any]      # its attributes, resolved (kernel, stride, pad, ...)
-    weights: list[Shape]        # the shapes of its weight blobs, in Caffe's order (none: [])
+    weights: Sequence[Shape]    # the shapes of its weight blobs, in Caffe's order (none: ())
     out_shape: Shape
 
 
