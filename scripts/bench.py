@@ -28,7 +28,6 @@ import json
 import os
 import pathlib
 import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from reproduce.files import ROOT, write_json
 from reproduce.network import configure_runtime, default_device, load_network
 from reproduce.network.convert import convert
 from reproduce.optim import OPTIMISERS
+from reproduce.process import peak_rss_bytes
 from reproduce.run.config import TransferConfig
 from reproduce.run.prepare import initial_image, prepare
 from reproduce.run.transfer import run_transfer
@@ -126,8 +126,7 @@ def peak_memory(device, fn):
         synchronize(device)
         return torch.cuda.max_memory_allocated(device)
     fn()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin"
-                                                                 else 1024)
+    return peak_rss_bytes()
 
 
 def busy_jiffies():

@@ -29,6 +29,7 @@ import time
 from reproduce.caffe.synthetic import write_random_caffemodel
 from reproduce.errors import run_main
 from reproduce.files import ROOT
+from reproduce.process import peak_rss_bytes
 
 MODELS = ROOT / "models"
 DEPLOY = MODELS / "VGG_ILSVRC_19_layers_deploy.prototxt"
@@ -70,12 +71,6 @@ STEPS = {"read file": read_file, "read_net": whole_net, "convert pool5": convert
          "convert all": convert_all, "load pool5": load_pool5}
 
 
-def peak_rss():
-    """This process's peak resident memory in bytes (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
-
-
 def measure(step, prototxt, caffemodel, folder):
     """Run one step here and print as JSON the seconds of its imports, then its wall, user and
     system seconds, and the peak RSS (imports included)."""
@@ -88,7 +83,7 @@ def measure(step, prototxt, caffemodel, folder):
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps(dict(imports=imports, wall=wall, user=after.ru_utime - before.ru_utime,
-                          system=after.ru_stime - before.ru_stime, peak=peak_rss())))
+                          system=after.ru_stime - before.ru_stime, peak=peak_rss_bytes())))
 
 
 def in_fresh_process(*args):

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from reproduce.errors import run_main
+from reproduce.files import check_writable_folder
 from reproduce.network.convert import convert
 
 
@@ -22,6 +23,7 @@ def main(argv=None):
     parser.add_argument("--until", metavar="LAYER",
                         help="stop the graph after this layer (e.g. pool5: no fc layers, any input size)")
     args = parser.parse_args(argv)
+    check_writable_folder(args.out, "--out")
     paths = convert(args.prototxt, args.caffemodel, args.out, args.name, args.until)
     for kind, path in paths.items():
         print(f"wrote {kind:5s} {path}")

@@ -15,6 +15,7 @@ import sys
 
 from reproduce.caffe.fetch import MANIFEST, MODELS, TIMEOUT, fetch, read_manifest, select
 from reproduce.errors import ReproduceError, run_main
+from reproduce.files import check_writable_folder
 
 
 def main(argv=None):
@@ -33,7 +34,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not (math.isfinite(args.timeout) and args.timeout > 0):
         raise ReproduceError(f"--timeout {args.timeout}: must be a positive number of seconds")
-    for entry in select(read_manifest(args.manifest), args.only):
+    entries = select(read_manifest(args.manifest), args.only)
+    check_writable_folder(args.dest, "--dest")
+    for entry in entries:
         path, done, got = fetch(entry, args.dest, args.source, args.timeout)
         print(f"ok   {path} ({done}; {got['size']:,} bytes)")
         if entry.sha256 is None:

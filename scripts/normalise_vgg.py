@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from reproduce.errors import run_main
+from reproduce.files import check_output_file
 from reproduce.network import configure_runtime, default_device
 from reproduce.network.normalise import dead_filters, normalise
 
@@ -26,6 +27,7 @@ def main(argv=None):
     parser.add_argument("--device", default=default_device(),
                         help="cpu or cuda (default: cuda when torch sees one, else cpu)")
     args = parser.parse_args(argv)
+    check_output_file(args.out, "--out", (".onnx",))
     configure_runtime(args.device)
     paths, means = normalise(args.model, args.images, args.out, args.size, args.device)
     for conv, channels in dead_filters(means).items():

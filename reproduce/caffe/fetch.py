@@ -136,11 +136,11 @@ def fetch(entry: Entry, dest: PathLike, source: PathLike | None = None,
     if final.exists() or final.is_symlink():
         raise FetchError(f"{final}: in the way, and not a file; move it away to fetch "
                          f"{entry.name}")
-    check_writable_folder(dest, "--dest")
+    check_writable_folder(dest, "dest")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise FetchError(f"--dest {dest}: cannot make the folder ({e.strerror or e})") from None
+        raise FetchError(f"dest {dest}: cannot make the folder ({e.strerror or e})") from None
     if source is not None:
         return final, f"copied from {source}", _copy(entry, pathlib.Path(source), final)
     url, got = _download(entry, final, timeout)

@@ -78,7 +78,7 @@ def _check_pixels(path: PathLike, size_wh: tuple[int, int], max_pixels: int, wha
     w, h = size_wh
     if w * h > max_pixels:
         raise ReproduceError(f"{path}: {what} is {w}×{h} = {w * h:,} pixels, above the limit of "
-                             f"{max_pixels:,} (raise it with --max-pixels)")
+                             f"{max_pixels:,} (raise it with max_pixels)")
     if w * h == 0:
         raise ReproduceError(f"{path}: empty image ({w}×{h})")
 

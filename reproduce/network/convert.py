@@ -14,7 +14,7 @@ def convert(prototxt: PathLike, caffemodel: PathLike, out_dir: PathLike, name: s
     """Convert a Caffe model; returns the paths written {"onnx", "json"}. The output folder is
     checked before any work; the .json is written last and names the .onnx file's sha256."""
     name = name or os.path.splitext(os.path.basename(caffemodel))[0]
-    check_writable_folder(out_dir, "--out")
+    check_writable_folder(out_dir, "out_dir")
     net = read_net(prototxt, caffemodel, until)
     model, weights = to_onnx(net)
     meta = dict(

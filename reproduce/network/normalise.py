@@ -144,9 +144,9 @@ def normalise(model: PathLike, image_dir: PathLike, out: PathLike, size: int = 2
     Returns ({"onnx": path, "json": path}, {conv layer: [means]})."""
     if size < 1:
         raise NormaliseError(f"size must be a positive number of pixels, not {size}")
-    check_output_file(out, "--out", (".onnx",))
+    check_output_file(out, "out", (".onnx",))
     if os.path.abspath(out) == os.path.abspath(model):
-        raise NormaliseError(f"--out {out}: is the network to normalise; choose another name")
+        raise NormaliseError(f"out {out}: is the network to normalise; choose another name")
     read = read_network(model)
     images = image_files(image_dir)
     if not images:

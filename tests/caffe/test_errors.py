@@ -284,5 +284,5 @@ def test_an_unwritable_output_is_one_line_before_the_work(tmp_path, monkeypatch,
     monkeypatch.setattr("reproduce.network.convert.read_net", None)  # the check comes first
     with pytest.raises(ReproduceError, match=message) as error:
         convert(prototxt, caffemodel, where(tmp_path))
-    assert str(error.value).startswith("--out ") and "\n" not in str(error.value)
+    assert str(error.value).startswith("out_dir ") and "\n" not in str(error.value)
     assert (tmp_path / "file.txt").read_text() == "a file"

@@ -97,3 +97,45 @@ def test_unwritable_out_fails_at_once_before_the_network_is_looked_at(tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith("error: --out") and err.count("\n") == 1
     print(f"unwritable --out refused in {seconds:.3f} s")  # well under a second; not asserted
+
+
+def test_an_unexpected_error_keeps_its_traceback_in_stderr_and_the_record(tmp_path, small_vgg,
+                                                                          monkeypatch, capsys):
+    """A bug in a panel (not bad input) stops the run with its traceback, written to stderr and
+    into the panel's record (status failed), which is never reused."""
+    from reproduce.figures import execute
+    from reproduce.figures.make import PanelCrashed
+
+    def broken(config, net=None, progress=True):
+        raise ZeroDivisionError("a bug deep in the transfer")
+
+    monkeypatch.setattr(execute, "run_transfer", broken)
+    out = tmp_path / "out"
+    with pytest.raises(PanelCrashed, match=r"^arxiv/fig2/tubingen_shipwreck: ZeroDivisionError: a bug"):
+        load_script("make_figures").main(["fig2", "--model", str(small_vgg), "--out", str(out),
+                                          *TINY])
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    record = json.loads((out / "arxiv" / "fig2" / "tubingen_shipwreck.json").read_text())
+    assert record["status"] == "failed" and "completed" not in record
+    assert record["error"] == "ZeroDivisionError: a bug deep in the transfer"
+    assert "in broken" in record["traceback"]
+
+
+def test_bad_input_in_a_panel_is_one_line_without_a_traceback(tmp_path, small_vgg, monkeypatch,
+                                                             capsys):
+    from reproduce.errors import ReproduceError
+    from reproduce.figures import execute
+
+    def refused(config, net=None, progress=True):
+        raise ReproduceError("the painting is unreadable")
+
+    monkeypatch.setattr(execute, "run_transfer", refused)
+    out = tmp_path / "out"
+    assert make("fig2", "--model", small_vgg, "--out", out, *TINY) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == ("error: arxiv/fig2/tubingen_shipwreck: the painting is "
+                                    "unreadable")
+    assert "Traceback" not in err
+    record = json.loads((out / "arxiv" / "fig2" / "tubingen_shipwreck.json").read_text())
+    assert record["status"] == "failed" and record["traceback"] is None

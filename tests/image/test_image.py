@@ -164,7 +164,7 @@ def test_images_above_the_pixel_limit_are_refused_before_decoding(tmp_path, monk
         raise AssertionError("decoded")
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     with pytest.raises(ReproduceError, match=r"x.png: the image is 200×100 = 20,000 pixels, "
-                                             r"above the limit of 19,999 \(raise it with --max-pixels\)"):
+                                             r"above the limit of 19,999 \(raise it with max_pixels\)"):
         load_image(tmp_path / "x.png", max_pixels=19_999)
     with pytest.raises(ReproduceError, match=r"a long side of 400 is 400×200 = 80,000 pixels"):
         load_image(tmp_path / "x.png", long_side=400, max_pixels=79_999)
