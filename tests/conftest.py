@@ -21,9 +21,7 @@ def small_vgg(tmp_path_factory):
 @pytest.fixture(scope="module")
 def net64(small_vgg):
     """The small VGG with average pooling, in float64 for gradient checks."""
-    net = load_network(small_vgg, pooling="avg")
-    net.module.double()
-    return net
+    return load_network(small_vgg, pooling="avg", precision="float64")
 
 
 @pytest.fixture(scope="module")

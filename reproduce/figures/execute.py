@@ -88,8 +88,8 @@ def failure(error: Exception) -> PanelFailure:
 
 def render(config: TransferConfig, progress: bool = False) -> PanelResult:
     """Run one panel's transfer; returns what its record needs (the image's sha256 included)."""
-    summary = run_transfer(config, net=loaded_network(config.model, config.pooling, config.device),
-                           progress=progress)
+    net = loaded_network(config.model, config.pooling, config.device, config.precision)
+    summary = run_transfer(config, net=net, progress=progress)
     return panel_result(summary, config.device, file_digest(config.output),
                         dict(host=socket.gethostname()), attempts=1)
 

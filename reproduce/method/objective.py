@@ -121,8 +121,9 @@ class Objective:
         return terms
 
     def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, LossTerms]:
-        """(L_total, ∂L_total/∂x, all the loss terms) for a preprocessed image x."""
-        x = x.detach().requires_grad_(True)
+        """(L_total, ∂L_total/∂x, all the loss terms) for a preprocessed image x, in the
+        network's precision."""
+        x = x.detach().to(self.net.dtype).requires_grad_(True)
         terms = self.losses(x)
         terms.total.backward()  # type: ignore[no-untyped-call]
         assert x.grad is not None  # x requires grad and the total depends on it

@@ -8,9 +8,10 @@ from reproduce.files import ROOT
 from reproduce.lazy import lazy_exports
 
 POOLINGS = ("avg", "max")  # every pooling layer made average (the paper's figures) or max
+PRECISIONS = ("float32", "float64")  # the network's arithmetic: Caffe's float32, or float64
 VGG19 = ROOT / "models" / "converted" / "vgg19.onnx"  # the default network file
 
-__all__ = ["POOLINGS", "VGG19", "Network", "NetworkError", "NetworkFile", "configure_runtime",
+__all__ = ["POOLINGS", "PRECISIONS", "VGG19", "Network", "NetworkError", "NetworkFile", "configure_runtime",
            "convert", "default_device", "device_kind", "load_network", "loaded_network",
            "read_network", "write_network"]
 __getattr__, __dir__ = lazy_exports(__name__, {

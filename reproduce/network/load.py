@@ -17,7 +17,7 @@ import torch
 from torch import fx, nn
 
 from reproduce.errors import ParameterError
-from reproduce.network import POOLINGS
+from reproduce.network import POOLINGS, PRECISIONS
 from reproduce.network.file import NetworkError, read_network
 from reproduce.network.runtime import device_kind
 
@@ -49,15 +49,17 @@ class Network:
 
     def __init__(self, module: fx.GraphModule, blob_names: Iterable[str], input_name: str,
                  meta: dict[str, Any], sha256: str, device: str | torch.device = "cpu",
-                 channels_last: bool | None = None) -> None:
+                 channels_last: bool | None = None, precision: str = "float32") -> None:
         """sha256: the network file's, as read. channels_last: run in N×H×W×C memory layout
-        (None: on CPU only, where it is faster)."""
+        (None: on CPU only, where it is faster). precision: the arithmetic, float32 (Caffe's)
+        or float64; inputs are taken in it."""
         self.device = torch.device(device)
+        self.dtype = getattr(torch, precision)
         if channels_last is None:
             channels_last = self.device.type == "cpu"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.module = module.to(self.device).to(memory_format=self.memory_format).eval() \
-            .requires_grad_(False)
+        self.module = module.to(self.device, self.dtype).to(memory_format=self.memory_format) \
+            .eval().requires_grad_(False)
         self.blob_names = list(blob_names)
         self.input_name = input_name
         self.meta = meta
@@ -85,11 +87,12 @@ class Network:
         return self._truncated[names]
 
     def blobs(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
-        """{name: blob} for a float32 N×C×H×W input in the network's input convention."""
+        """{name: blob} for an N×C×H×W input in the network's input convention, taken in the
+        network's precision (a float32 input to a float32 network is not copied)."""
         names = tuple(names)
         self.check_blobs(names)
         wanted = tuple(n for n in dict.fromkeys(names) if n != self.input_name)
-        inputs = x.contiguous(memory_format=self.memory_format)
+        inputs = x.to(self.dtype).contiguous(memory_format=self.memory_format)
         values = self.module_for(wanted)(inputs) if wanted else ()
         result = dict(zip(wanted, values))
         if self.input_name in names:
@@ -104,11 +107,14 @@ def to_torch(model: onnx.ModelProto) -> fx.GraphModule:
 
 
 def load_network(path: str | os.PathLike[str], pooling: str | None = None, device: str = "cpu",
-                 channels_last: bool | None = None) -> Network:
+                 channels_last: bool | None = None, precision: str = "float32") -> Network:
     """Load a network file; pooling "avg" or "max" replaces every pooling layer by that kind
-    (None keeps the file's). Changes no process-wide setting (see configure_runtime)."""
+    (None keeps the file's); precision float32 (Caffe's) or float64. Changes no process-wide
+    setting (see configure_runtime)."""
     if pooling is not None and pooling not in POOLINGS:
         raise ParameterError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+    if precision not in PRECISIONS:
+        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     device_kind(device)
     read = read_network(path)
     module = to_torch(read.model)
@@ -116,11 +122,12 @@ def load_network(path: str | os.PathLike[str], pooling: str | None = None, devic
     del read  # the ONNX model: its weights now live in the module
     if pooling:
         _set_pooling(module, pooling)
-    return Network(module, names, input_name, record, sha256, device, channels_last)
+    return Network(module, names, input_name, record, sha256, device, channels_last, precision)
 
 
 @functools.cache
-def loaded_network(path: str, pooling: str | None = None, device: str = "cpu") -> Network:
-    """load_network, once per process for each file, pooling and device: a process that renders
-    many panels loads its network once."""
-    return load_network(path, pooling=pooling, device=device)
+def loaded_network(path: str, pooling: str | None = None, device: str = "cpu",
+                   precision: str = "float32") -> Network:
+    """load_network, once per process for each file, pooling, device and precision: a process
+    that renders many panels loads its network once."""
+    return load_network(path, pooling=pooling, device=device, precision=precision)

@@ -9,23 +9,22 @@ from reproduce.errors import ReproduceError
 from reproduce.network.load import Network
 
 PROBE = 64         # side of the square input whose activations are measured, then scaled
-FLOAT32 = 4        # bytes
 PASSES = 2         # forward activations kept for the backward pass, and their gradients
 
 
 def activation_bytes(net: Network, layers: Iterable[str], shape_hw: tuple[int, int]) -> int:
     """Estimated bytes of one evaluation with its gradient at an H×W input: every value the
     network computes on the way to `layers` (forward; the graph Network.module_for runs),
-    once more for the backward pass, in float32. Measured at PROBE×PROBE and scaled by the
+    once more for the backward pass, in the network's precision. Measured at PROBE×PROBE and scaled by the
     pixel count."""
     module = net.module_for(tuple(dict.fromkeys(l for l in layers if l != net.input_name)))
-    probe = torch.zeros(1, 3, PROBE, PROBE, device=net.device)
+    probe = torch.zeros(1, 3, PROBE, PROBE, device=net.device, dtype=net.dtype)
     with torch.no_grad():
         ShapeProp(module).propagate(probe.contiguous(memory_format=net.memory_format))
     counted = sum(node.meta["tensor_meta"].shape.numel() for node in module.graph.nodes
                   if node.op != "output" and hasattr(node.meta.get("tensor_meta"), "shape"))
     h, w = shape_hw
-    return int(counted * (h * w) / PROBE**2) * FLOAT32 * PASSES
+    return int(counted * (h * w) / PROBE**2) * net.dtype.itemsize * PASSES
 
 
 def device_bytes(device: str | torch.device) -> int:

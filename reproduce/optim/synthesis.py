@@ -58,7 +58,7 @@ def synthesise(objective: Objective, x0: torch.Tensor | np.ndarray,
         bounds = pixel_bounds((shape[2], shape[3]))
     low, high = (_flat(b, shape, device) for b in bounds)
     start = torch.clamp(x0.to(device, torch.float64).reshape(-1), low, high)
-    dtype = next(objective.net.module.parameters()).dtype
+    dtype = objective.net.dtype
 
     def image(flat: torch.Tensor) -> torch.Tensor:
         return flat.to(dtype).view(shape)

@@ -24,8 +24,8 @@ from reproduce.run.transfer import TransferSummary, run_transfer
 _FOLDERS: dict[str, str] = {}  # network set's sha256: this worker's folder with its files
 
 
-def _local_network(sha: str, ref: list[Any], model_name: str, pooling: str,
-                   device: str) -> tuple[str, Network]:
+def _local_network(sha: str, ref: list[Any], model_name: str, pooling: str, device: str,
+                   precision: str) -> tuple[str, Network]:
     """The network file in this worker (written once per process) and the network on `device`,
     loaded once per process, network and pooling (network.loaded_network)."""
     ray = import_ray()
@@ -36,7 +36,7 @@ def _local_network(sha: str, ref: list[Any], model_name: str, pooling: str,
             pathlib.Path(folder, name).write_bytes(data)
         _FOLDERS[sha] = folder
     path = os.path.join(_FOLDERS[sha], model_name)
-    return path, loaded_network(path, pooling, device)
+    return path, loaded_network(path, pooling, device, precision)
 
 
 def render_panel(run: str, key: object, config: TransferConfig,
@@ -54,7 +54,7 @@ def render_panel(run: str, key: object, config: TransferConfig,
     torch.set_num_threads(threads)
     configure_runtime(device)  # a worker starts with torch's defaults (TF32 on in cuDNN)
     sha, ref, model_name = network
-    model, net = _local_network(sha, ref, model_name, config.pooling, device)
+    model, net = _local_network(sha, ref, model_name, config.pooling, device, config.precision)
     folder = tempfile.mkdtemp(prefix="reproduce-panel-")
     try:
         local = {}

@@ -17,7 +17,7 @@ from reproduce.errors import ReproduceError
 from reproduce.files import check_output_file
 from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
 from reproduce.method.colour import COLOUR_METHODS
-from reproduce.network import POOLINGS, VGG19
+from reproduce.network import POOLINGS, PRECISIONS, VGG19
 from reproduce.optim import OPTIMISERS
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
@@ -108,6 +108,9 @@ class TransferConfig:
         "scipy", "scipy: scipy's L-BFGS-B, as the authors ran it; device: an L-BFGS with the "
         "same bounds and memory that stays on the device, faster on a GPU",
         choices=tuple(OPTIMISERS), command="transfer")
+    precision: str = parameter(
+        "float32", "the network's arithmetic: float32, as Caffe computed, or float64 (to tell "
+        "float32's rounding from a real difference)", choices=PRECISIONS)
     max_pixels: int = parameter(
         MAX_PIXELS, "largest input image accepted, width × height in pixels; larger ones are "
         "refused before decoding", parse=int, metavar="N")
@@ -190,6 +193,7 @@ def check_config(config: TransferConfig) -> None:
     _choice(config, "pooling", POOLINGS)
     _choice(config, "style_size", STYLE_SIZES)
     _choice(config, "optimiser", tuple(OPTIMISERS))
+    _choice(config, "precision", PRECISIONS)
     if config.preserve_colour is not None:
         _choice(config, "preserve_colour", COLOUR_METHODS)
         if not config.content:
