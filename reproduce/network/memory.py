@@ -24,7 +24,8 @@ def activation_bytes(net: Network, layers: Iterable[str], shape_hw: tuple[int, i
     counted = sum(node.meta["tensor_meta"].shape.numel() for node in module.graph.nodes
                   if node.op != "output" and hasattr(node.meta.get("tensor_meta"), "shape"))
     h, w = shape_hw
-    return int(counted * (h * w) / PROBE**2) * net.dtype.itemsize * PASSES
+    itemsize: int = net.dtype.itemsize
+    return int(counted * (h * w) / PROBE**2) * itemsize * PASSES
 
 
 def device_bytes(device: str | torch.device) -> int:
