@@ -1,7 +1,7 @@
 """File helpers shared by every stage: the repository's paths, output checks made before the
-work starts, atomic writes and checksums."""
+work starts (the one rule that keeps outputs apart from inputs), atomic writes and checksums."""
 import contextlib
-import glob
+import errno
 import hashlib
 import json
 import os
@@ -43,38 +43,105 @@ def check_output_file(path: PathLike, flag: str, suffixes: Sequence[str] | None 
     check_writable_folder(path.parent, flag)
 
 
+def check_apart(outputs: dict[str, PathLike], inputs: dict[str, PathLike]) -> None:
+    """The one rule for what a program writes: no output may be an input, or another output,
+    once links are followed (the real paths are compared). One line naming both otherwise.
+    `outputs` and `inputs` map what the user calls each file (a flag) to its path."""
+    seen = {os.path.realpath(path): f"the input {name}" for name, path in inputs.items()}
+    for name, path in outputs.items():
+        real = os.path.realpath(path)
+        if real in seen:
+            link = "" if real == os.path.abspath(path) else f" (through a link: {real})"
+            raise ReproduceError(f"{name} {path} would overwrite {seen[real]}{link}")
+        seen[real] = f"the output {name}"
+
+
+class WriteError(ReproduceError):
+    """An output that could not be written after the checks (the disk full, the folder made
+    read-only, ...): one line naming the file and the cause."""
+
+
+WRITE_CAUSES = {errno.ENOSPC: "no space left on the device", errno.EROFS: "a read-only file system",
+                errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+                errno.EPERM: "not permitted", errno.EISDIR: "a folder is in the way",
+                errno.EFBIG: "the file is too large"}
+
+
+def write_error(path: PathLike, error: OSError) -> WriteError:
+    """The WriteError of an OSError met writing `path`."""
+    cause = WRITE_CAUSES.get(error.errno or 0) or error.strerror or str(error)
+    return WriteError(f"{path}: cannot write ({cause}); nothing was written under this name")
+
+
+def file_mode() -> int:
+    """The mode a new file gets as open() would make it: 0o666 less this process's umask."""
+    umask = os.umask(0o022)  # os.umask both sets and returns: read it, then put it back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _temporary_name(path: PathLike) -> tuple[str, str, str]:
-    """(folder, prefix, suffix) of atomic_path's temporaries for `path`: .NAME.XXXXXXXX.SUFFIX
-    beside it (mkstemp fills in the 8 characters; writers such as imageio read the suffix)."""
+    """(folder, prefix, suffix) of atomic_path's temporaries for `path`: .NAME.PID.XXXXXXXX.SUFFIX
+    beside it, PID the writer's (mkstemp fills in the 8 characters; writers such as imageio read
+    the suffix)."""
     folder, name = os.path.split(os.path.abspath(path))
-    return folder, f".{name}.", os.path.splitext(name)[1]
+    return folder, f".{name}.{os.getpid()}.", os.path.splitext(name)[1]
 
 
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[str]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds,
-    so an interrupted write never leaves a half-written file under the final name."""
+    so an interrupted write never leaves a half-written file under the final name. The
+    temporary is created exclusively (never through a link), gets the mode the umask gives,
+    and an OSError while writing or renaming is a WriteError naming `path`."""
     path = os.fspath(path)
     directory, prefix, suffix = _temporary_name(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
-    os.close(fd)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)  # O_EXCL
+        os.close(fd)
+    except OSError as e:
+        raise write_error(path, e) from None
     try:
         yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp creates files readable by the owner alone
+        os.chmod(tmp, file_mode())  # mkstemp creates files readable by the owner alone
         os.replace(tmp, path)
+    except OSError as e:
+        raise write_error(path, e) from None
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.remove(tmp)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def remove_stale_temporaries(path: PathLike) -> None:
-    """Remove the temporaries of `path` that a killed atomic_path write left behind."""
+    """Remove the temporaries of `path` that a killed atomic_path write left behind: those of a
+    process that no longer runs (a writer still at work keeps its own), and the PID-less ones of
+    earlier versions. Links and folders are left alone."""
     folder, prefix, suffix = _temporary_name(path)
-    pattern = re.compile(rf"{re.escape(prefix)}[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
-    for stale in glob.glob(os.path.join(glob.escape(folder), f"{glob.escape(prefix)}*")):
-        if pattern.fullmatch(os.path.basename(stale)) and os.path.isfile(stale):
-            os.remove(stale)
+    name = os.path.basename(os.path.abspath(path))
+    ours = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
+    old = re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            match = ours.fullmatch(entry.name)
+            stale = (match is not None and not _alive(int(match.group(1)))) or \
+                old.fullmatch(entry.name) is not None
+            if stale and entry.is_file(follow_symlinks=False):
+                os.remove(entry.path)
 
 
 def write_json(path: PathLike, obj: object) -> None:

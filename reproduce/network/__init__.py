@@ -4,16 +4,25 @@ settings, the CVPR paper's normalisation and the memory a run needs.
 
 The stage's choices are data here, so that the configuration reads them without importing torch.
 """
-from reproduce.files import ROOT
+import os
+
+from reproduce.files import ROOT, PathLike
 from reproduce.lazy import lazy_exports
 
 POOLINGS = ("avg", "max")  # every pooling layer made average (the paper's figures) or max
 PRECISIONS = ("float32", "float64")  # the network's arithmetic: Caffe's float32, or float64
 VGG19 = ROOT / "models" / "converted" / "vgg19.onnx"  # the default network file
 
-__all__ = ["POOLINGS", "PRECISIONS", "VGG19", "Network", "NetworkError", "NetworkFile", "configure_runtime",
-           "convert", "default_device", "device_kind", "load_network", "loaded_network",
-           "read_network", "write_network"]
+
+
+def record_path(path: PathLike) -> str:
+    """A network file's record: NAME.json beside NAME.onnx (one set with it)."""
+    return os.path.splitext(os.fspath(path))[0] + ".json"
+
+
+__all__ = ["POOLINGS", "PRECISIONS", "VGG19", "Network", "NetworkError", "NetworkFile",
+           "configure_runtime", "convert", "default_device", "device_kind", "load_network",
+           "loaded_network", "read_network", "record_path", "write_network"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "Network": "load", "load_network": "load", "loaded_network": "load",
     "NetworkError": "file", "NetworkFile": "file", "read_network": "file", "write_network": "file",

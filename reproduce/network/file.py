@@ -25,6 +25,7 @@ from onnx import TensorProto
 
 from reproduce.errors import ReproduceError
 from reproduce.files import PathLike, atomic_path, remove_stale_temporaries, write_json
+from reproduce.network import record_path
 from reproduce.protowire import field_header
 
 FORMAT = "reproduce.network/2"
@@ -48,11 +49,6 @@ class NetworkFile:
     input_name: str
     record: dict[str, Any]
     sha256: str
-
-
-def record_path(path: PathLike) -> str:
-    """NAME.json beside NAME.onnx."""
-    return os.path.splitext(os.fspath(path))[0] + ".json"
 
 
 def _initializer_chunks(name: str, array: npt.NDArray[np.float32]) -> list[bytes | memoryview]:

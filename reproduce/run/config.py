@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reproduce.errors import ReproduceError
-from reproduce.files import check_output_file
+from reproduce.files import check_apart, check_output_file
 from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
 from reproduce.method.colour import COLOUR_METHODS
-from reproduce.network import POOLINGS, PRECISIONS, VGG19
+from reproduce.network import POOLINGS, PRECISIONS, VGG19, record_path
 from reproduce.optim import OPTIMISERS
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
@@ -225,15 +225,13 @@ def check_inputs(config: TransferConfig) -> None:
 
 def check_outputs(config: TransferConfig) -> None:
     """Fail now, not after the optimisation, if the image or the log could not be written, or
-    would overwrite an input (their suffixes keep them apart from each other)."""
+    would overwrite an input (the network, its record, an image), links followed."""
     check_output_file(config.output, flag("output"), IMAGE_SUFFIXES)
     outputs = {flag("output"): config.output}
     if config.log:
         check_output_file(config.log, flag("log"), (".json",))
         outputs[flag("log")] = config.log
-    inputs = {os.path.abspath(p): name for name, p in [(flag("model"), config.model),
-                                                        *input_paths(config)]}
-    for name, path in outputs.items():
-        if os.path.abspath(path) in inputs:
-            raise ReproduceError(f"{name} {path} would overwrite the input "
-                                 f"{inputs[os.path.abspath(path)]}")
+    inputs = {flag("model"): config.model, f"{flag('model')}'s record": record_path(config.model),
+              **{f"{name} ({i})" if name == flag("styles") else name: path
+                 for i, (name, path) in enumerate(input_paths(config))}}
+    check_apart(outputs, inputs)
