@@ -1,8 +1,9 @@
 """The project's user-facing errors, interrupts, and the one way command-line tools end.
 
 Exit codes, the same in every script: 0 success, 1 a failed comparison (diff_figures.py
---fail-above), 2 bad input (a ReproduceError), 128 + the signal when interrupted: 130 for Ctrl-C
-(SIGINT), 143 for SIGTERM.
+--fail-above), 2 bad input (a ReproduceError), 3 an output that could not be written after the
+checks (a WriteError: the disk full, the folder made read-only), 128 + the signal when
+interrupted: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
 """
 import contextlib
 import signal
@@ -11,12 +12,17 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
-EXIT_OK, EXIT_FAILED_COMPARISON, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED_COMPARISON, EXIT_BAD_INPUT, EXIT_WRITE_FAILED = 0, 1, 2, 3
 
 
 class ReproduceError(ValueError):
     """Bad input (a file, an image, a parameter): the message says what and where, in one line.
     Every error a user can cause is one of these (a subclass names the stage or the kind)."""
+
+
+class WriteError(ReproduceError):
+    """An output that could not be written after the checks (the disk full, the folder made
+    read-only, ...): one line naming the file and the cause, and where a result went instead."""
 
 
 class ParameterError(ReproduceError):
@@ -66,7 +72,7 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
             return main(argv) or EXIT_OK
     except ReproduceError as e:
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_WRITE_FAILED if isinstance(e, WriteError) else EXIT_BAD_INPUT
     except KeyboardInterrupt as e:
         signum = interrupt_signal(e)
         print(f"interrupted ({signal.Signals(signum).name})", file=sys.stderr)

@@ -8,9 +8,9 @@ import os
 import pathlib
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from reproduce.errors import ReproduceError
+from reproduce.errors import ReproduceError, WriteError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]  # the repository: data/, models/, results/
 PathLike = str | os.PathLike[str]  # a path the caller gives
@@ -43,7 +43,7 @@ def check_output_file(path: PathLike, flag: str, suffixes: Sequence[str] | None 
     check_writable_folder(path.parent, flag)
 
 
-def check_apart(outputs: dict[str, PathLike], inputs: dict[str, PathLike]) -> None:
+def check_apart(outputs: Mapping[str, PathLike], inputs: Mapping[str, PathLike]) -> None:
     """The one rule for what a program writes: no output may be an input, or another output,
     once links are followed (the real paths are compared). One line naming both otherwise.
     `outputs` and `inputs` map what the user calls each file (a flag) to its path."""
@@ -54,11 +54,6 @@ def check_apart(outputs: dict[str, PathLike], inputs: dict[str, PathLike]) -> No
             link = "" if real == os.path.abspath(path) else f" (through a link: {real})"
             raise ReproduceError(f"{name} {path} would overwrite {seen[real]}{link}")
         seen[real] = f"the output {name}"
-
-
-class WriteError(ReproduceError):
-    """An output that could not be written after the checks (the disk full, the folder made
-    read-only, ...): one line naming the file and the cause."""
 
 
 WRITE_CAUSES = {errno.ENOSPC: "no space left on the device", errno.EROFS: "a read-only file system",
@@ -86,6 +81,15 @@ def _temporary_name(path: PathLike) -> tuple[str, str, str]:
     the suffix)."""
     folder, name = os.path.split(os.path.abspath(path))
     return folder, f".{name}.{os.getpid()}.", os.path.splitext(name)[1]
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Sequence[PathLike]) -> Iterator[list[str]]:
+    """atomic_path for several files that make one set: every temporary is written before any is
+    renamed into place, so a write error leaves none of them (or, with one path, atomic_path)."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_path(path)) for path in paths]
+        # leaving the stack renames them, the last first: all were written by then
 
 
 @contextlib.contextmanager
@@ -144,10 +148,17 @@ def remove_stale_temporaries(path: PathLike) -> None:
                 os.remove(entry.path)
 
 
-def write_json(path: PathLike, obj: object) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, allow_nan=False)  # strict JSON for any reader
+def dump_json(path: PathLike, obj: object) -> None:
+    """Write `obj` as indented, strict JSON (any reader takes it: no NaN or infinity)."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, allow_nan=False)
         f.write("\n")
+
+
+def write_json(path: PathLike, obj: object) -> None:
+    """dump_json, atomically."""
+    with atomic_path(path) as tmp:
+        dump_json(tmp, obj)
 
 
 def file_digest(path: PathLike, algorithm: str = "sha256", chunk: int = 1 << 22) -> str:

@@ -163,15 +163,24 @@ def _interpolate(image: Array, **size: Any) -> Array:
     return y[0].permute(1, 2, 0).clamp(0, 255).numpy()
 
 
-def save_image(path: PathLike, rgb: Array) -> None:
-    """Write an RGB image, clipped and rounded to 8 bits, atomically (format from the suffix,
-    one of IMAGE_SUFFIXES)."""
+def _check_suffix(path: PathLike) -> None:
     if os.path.splitext(path)[1].lower() not in IMAGE_SUFFIXES:
         raise ReproduceError(f"{path}: cannot write this kind of image; the suffix must be one "
                              f"of {', '.join(IMAGE_SUFFIXES)}")
-    pixels = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def write_image(path: PathLike, rgb: Array) -> None:
+    """Write an RGB image, clipped and rounded to 8 bits, in the format its suffix names (one
+    of IMAGE_SUFFIXES); save_image writes atomically."""
+    _check_suffix(path)
+    iio.imwrite(os.fspath(path), np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+
+
+def save_image(path: PathLike, rgb: Array) -> None:
+    """write_image, atomically: a half-written image never stands under `path`."""
+    _check_suffix(path)  # before a temporary is made
     with atomic_path(path) as tmp:
-        iio.imwrite(tmp, pixels)
+        write_image(tmp, rgb)
 
 
 def image_files(folder: str | os.PathLike[str]) -> list[pathlib.Path]:

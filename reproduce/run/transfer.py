@@ -1,6 +1,8 @@
 """Style transfer as a run: prepare (reproduce.run.prepare), synthesise (reproduce.optim), and
 report, save and log."""
 import dataclasses
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -8,10 +10,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from reproduce.errors import Interrupted
-from reproduce.files import write_json
+from reproduce.errors import Interrupted, WriteError
+from reproduce.files import atomic_paths, dump_json, remove_stale_temporaries
+from reproduce.image import Array
 from reproduce.image.convention import deprocess
-from reproduce.image.files import save_image
+from reproduce.image.files import write_image
 from reproduce.method.objective import Losses
 from reproduce.network.load import Network
 from reproduce.optim.synthesis import Synthesis, SynthesisInterrupted, synthesise
@@ -51,6 +54,34 @@ class TransferInterrupted(Interrupted):
         self.summary = summary
 
 
+def write_result(config: TransferConfig, image: Array, record: dict[str, Any] | None) -> None:
+    """Write config.output (and config.log with `record`) as one set: both, or neither. If they
+    cannot be written (the disk full, the folder made read-only), they are saved into a new
+    folder of the system's temporary folder instead, and the WriteError says where: a run's work
+    is never lost silently."""
+    paths = [config.output] + ([config.log] if config.log and record is not None else [])
+    try:
+        with atomic_paths(paths) as (image_tmp, *log_tmp):
+            write_image(image_tmp, image)
+            for tmp in log_tmp:
+                dump_json(tmp, record)
+    except WriteError as error:
+        raise WriteError(f"{error}; {rescue(paths, image, record)}") from None
+
+
+def rescue(paths: list[str], image: Array, record: dict[str, Any] | None) -> str:
+    """Save a result that could not be written where asked into a new folder of the system's
+    temporary folder; the sentence that says where (or that this failed too)."""
+    try:
+        folder = tempfile.mkdtemp(prefix="reproduce-rescued-")
+        write_image(os.path.join(folder, os.path.basename(paths[0])), image)
+        if record is not None and len(paths) > 1:
+            dump_json(os.path.join(folder, os.path.basename(paths[1])), record)
+    except OSError as e:
+        return f"saving it in the temporary folder failed too ({e.strerror or e})"
+    return f"the result was saved in {folder} instead"
+
+
 def run_transfer(config: TransferConfig, net: Network | None = None,
                  progress: bool = True) -> TransferSummary:
     """Synthesise config.output by L-BFGS-B on eq. 7 and return its summary.
@@ -60,15 +91,19 @@ def run_transfer(config: TransferConfig, net: Network | None = None,
     TransferInterrupted is raised with that summary."""
     torch.manual_seed(config.seed)
     prepared = prepare(config, net)
+    for path in (config.output, config.log):
+        if path:
+            remove_stale_temporaries(path)  # a killed run's; a running one keeps its own
     objective = prepared.objective
     x0 = initial_image(config, prepared)
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
     bar = tqdm(total=config.iterations, disable=not progress, unit="it", desc=config.optimiser)
 
-    def write(x: torch.Tensor) -> None:
-        """Write the image of an iterate, in colour as the colour preservation gives it."""
-        save_image(config.output, prepared.colour.output(deprocess(x), prepared.content))
+    def write(x: torch.Tensor, record: dict[str, Any] | None = None) -> None:
+        """Write the image of an iterate, in colour as the colour preservation gives it, with the
+        log `record` when given, as one set (write_result)."""
+        write_result(config, prepared.colour.output(deprocess(x), prepared.content), record)
 
     def after_iteration(iteration: int, x: torch.Tensor, losses: Losses) -> None:
         history.append(dict(iteration=iteration, seconds=time.perf_counter() - start,
@@ -81,13 +116,11 @@ def run_transfer(config: TransferConfig, net: Network | None = None,
             write(x)
 
     def finish(result: Synthesis) -> TransferSummary:
-        """Write the image (and the log) of a result; returns the run's summary."""
-        write(result.image)
+        """Write the image and the log of a result as one set; returns the run's summary."""
         summary = TransferSummary(config.output, result.losses, result.iterations, result.stop,
                                   result.completed, time.perf_counter() - start, objective.alpha,
                                   objective.beta, prepared.net.sha256, config)
-        if config.log:
-            write_json(config.log, dict(summary.as_record(), history=history))
+        write(result.image, dict(summary.as_record(), history=history) if config.log else None)
         return summary
 
     try:

@@ -12,6 +12,7 @@ import torch
 from reproduce import __main__ as cli
 from reproduce.errors import Interrupted, ReproduceError, run_main
 from reproduce.image import deprocess, load_image, long_side_shape, preprocess, resize, save_image
+from reproduce.image.files import write_image
 from reproduce.method import colour
 from reproduce.method.losses import (
     content_loss,
@@ -54,13 +55,13 @@ def recorded(monkeypatch):
         seen["x0"] = x0
         return synthesise(objective, x0, **kwargs)
 
-    def recording_save(path, rgb):
+    def recording_write(path, rgb):
         seen["written"].append(np.array(rgb))
-        save_image(path, rgb)
+        write_image(path, rgb)
 
     monkeypatch.setattr(prepare, "Objective", Recording)
     monkeypatch.setattr(transfer, "synthesise", recording_synthesise)
-    monkeypatch.setattr(transfer, "save_image", recording_save)
+    monkeypatch.setattr(transfer, "write_image", recording_write)
     return seen
 
 
