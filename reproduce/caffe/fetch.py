@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.client import HTTPException, HTTPResponse
-from typing import Any
+from typing import Any, BinaryIO
 
 from tqdm import tqdm
 
@@ -38,6 +38,12 @@ class FetchError(ReproduceError):
     """A file that cannot be fetched, or that is not the file the manifest describes."""
 
 
+def plain_name(name: object) -> bool:
+    """A file name that stays in its folder: no separator, not hidden, not . or .."""
+    return isinstance(name, str) and bool(name) and not name.startswith(".") and \
+        os.path.basename(name) == name and "\\" not in name and "\0" not in name
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -49,6 +55,9 @@ class Entry:
     about: str = ""
 
     def __post_init__(self) -> None:
+        if not plain_name(self.name):
+            raise FetchError(f"manifest entry {self.name!r}: not a plain file name (it may not "
+                             "name a folder, start with a dot or hold a path separator)")
         object.__setattr__(self, "urls", tuple(self.urls))
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.urls:
@@ -131,11 +140,17 @@ def fetch(entry: Entry, dest: PathLike, source: PathLike | None = None,
     """Put a verified `entry` at dest/NAME: keep it if already there, else copy it from the
     folder `source`, else download it. Returns (path, what was done, its digests)."""
     final = pathlib.Path(dest) / entry.name
+    if final.is_symlink():
+        raise FetchError(f"{final}: a link, not the file; move it away to fetch {entry.name}")
     if final.is_file():
         return final, "present", check(entry, final, final, "move it away to fetch it again")
-    if final.exists() or final.is_symlink():
+    if final.exists():
         raise FetchError(f"{final}: in the way, and not a file; move it away to fetch "
                          f"{entry.name}")
+    part = final.with_name(final.name + PART)
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        raise FetchError(f"{part}: in the way (a link or a folder, not a partial download); "
+                         f"remove it to fetch {entry.name}")
     check_writable_folder(dest, "dest")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +224,7 @@ def _open(url: str, offset: int, timeout: float) -> HTTPResponse | None:
 
 def _start(entry: Entry, part: pathlib.Path) -> int:
     """Bytes of `part` that may be resumed: 0 when there is none, or it is longer than the file."""
-    offset = part.stat().st_size if part.is_file() else 0
+    offset = part.lstat().st_size if part.is_file() and not part.is_symlink() else 0
     return 0 if entry.size is not None and offset > entry.size else offset
 
 
@@ -235,7 +250,7 @@ def _transfer(entry: Entry, url: str, part: pathlib.Path, timeout: float) -> Non
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length else entry.size
         try:
-            f = open(part, "ab" if offset else "wb")
+            f = _open_part(part, append=bool(offset))
         except OSError as e:
             raise FetchError(f"cannot write {part} ({e.strerror or e})") from None
         with f, tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
@@ -248,6 +263,13 @@ def _transfer(entry: Entry, url: str, part: pathlib.Path, timeout: float) -> Non
                 bar.update(len(block))
     if total is not None and part.stat().st_size < total:
         raise _Failed(f"the connection closed after {part.stat().st_size} of {total} bytes")
+
+
+def _open_part(part: pathlib.Path, append: bool) -> BinaryIO:
+    """NAME.part opened to append or to rewrite, never through a link (O_NOFOLLOW), with the
+    mode the umask gives."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    return os.fdopen(os.open(part, flags | getattr(os, "O_NOFOLLOW", 0), 0o666), "ab" if append else "wb")
 
 
 def _read(response: HTTPResponse) -> bytes:

@@ -6,6 +6,7 @@ The stage's choices are data here, so that the configuration reads them without 
 """
 import os
 
+from reproduce.errors import ReproduceError
 from reproduce.files import ROOT, PathLike
 from reproduce.lazy import lazy_exports
 
@@ -13,6 +14,11 @@ POOLINGS = ("avg", "max")  # every pooling layer made average (the paper's figur
 PRECISIONS = ("float32", "float64")  # the network's arithmetic: Caffe's float32, or float64
 VGG19 = ROOT / "models" / "converted" / "vgg19.onnx"  # the default network file
 
+
+
+class NetworkError(ReproduceError):
+    """A network file that is missing, is not one this project wrote, or does not suit the
+    method; the message says which."""
 
 
 def record_path(path: PathLike) -> str:
@@ -25,6 +31,6 @@ __all__ = ["POOLINGS", "PRECISIONS", "VGG19", "Network", "NetworkError", "Networ
            "loaded_network", "read_network", "record_path", "write_network"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "Network": "load", "load_network": "load", "loaded_network": "load",
-    "NetworkError": "file", "NetworkFile": "file", "read_network": "file", "write_network": "file",
+    "NetworkFile": "file", "read_network": "file", "write_network": "file",
     "configure_runtime": "runtime", "default_device": "runtime", "device_kind": "runtime",
     "convert": "convert"})

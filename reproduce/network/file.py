@@ -12,6 +12,7 @@ refused without being read further.
 import hashlib
 import itertools
 import json
+import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
-from reproduce.errors import ReproduceError
 from reproduce.files import PathLike, atomic_path, remove_stale_temporaries, write_json
-from reproduce.network import record_path
+from reproduce.network import NetworkError, record_path
+from reproduce.network.contents import check_contents
 from reproduce.protowire import field_header
 
 FORMAT = "reproduce.network/2"
@@ -34,10 +35,6 @@ RECONVERT = "convert the Caffe model again with scripts/convert_caffe.py"
 # ModelProto.graph, GraphProto.initializer and TensorProto.raw_data (onnx.proto field numbers)
 MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
 Weights = list[tuple[str, npt.NDArray[np.float32]]]  # initializers: (name, float32 array)
-
-
-class NetworkError(ReproduceError):
-    """A network file that is missing or is not one this project wrote."""
 
 
 @dataclass(frozen=True)
@@ -83,43 +80,66 @@ def write_network(path: PathLike, model: onnx.ModelProto, weights: Weights, blob
         for chunk in itertools.chain([model.SerializeToString()], itertools.chain.from_iterable(pieces)):
             f.write(chunk)
             digest.update(chunk)
-    write_json(paths["json"], dict(meta, artifacts={os.path.basename(paths["onnx"]):
-                                                    digest.hexdigest()}))
+    name = os.path.basename(paths["onnx"])
+    write_json(paths["json"], dict(meta, artifacts={name: digest.hexdigest()},
+                                   artifact_bytes={name: os.path.getsize(paths["onnx"])}))
     return paths
 
 
-def _check_record(path: str, data: bytes) -> str:
-    """The sha256 of a .onnx file's bytes `data`; refuse the file if its record is missing or
-    names another sha256."""
+def read_record(path: str) -> dict[str, Any]:
+    """A network file's record (NAME.json), or one line saying why it cannot be used."""
     record = record_path(path)
     try:
         with open(record, encoding="utf-8") as f:
-            artifacts = json.load(f)["artifacts"]
+            meta = json.load(f)
+        if not isinstance(meta, dict) or not isinstance(meta.get("artifacts"), dict):
+            raise ValueError("no artifacts")
+        return meta
     except FileNotFoundError:
         raise NetworkError(f"{path}: its record {os.path.basename(record)} is missing (an "
                            f"interrupted conversion?); {RECONVERT}") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise NetworkError(f"{record}: not a readable network record ({e}); {RECONVERT}") from None
-    expected = artifacts.get(os.path.basename(path)) if isinstance(artifacts, dict) else None
-    sha256 = hashlib.sha256(data).hexdigest()
-    if expected != sha256:
+
+
+def _check_record(path: str, view: memoryview) -> str:
+    """The sha256 of the network file's bytes; one line unless its size (when the record gives
+    it) and its sha256 are the ones its record names."""
+    meta, name = read_record(path), os.path.basename(path)
+    sizes = meta.get("artifact_bytes")
+    expected_size = sizes.get(name) if isinstance(sizes, dict) else None
+    if expected_size is not None and expected_size != len(view):
+        raise NetworkError(f"{path}: {len(view):,} bytes, not the {expected_size:,} its record "
+                           f"{os.path.basename(record_path(path))} names; {RECONVERT}")
+    sha256 = hashlib.sha256(view).hexdigest()
+    if meta["artifacts"].get(name) != sha256:
         raise NetworkError(f"{path}: its sha256 is not the one its record "
-                           f"{os.path.basename(record)} names (files of different or interrupted "
-                           f"runs?); {RECONVERT}")
+                           f"{os.path.basename(record_path(path))} names (files of different or "
+                           f"interrupted runs?); {RECONVERT}")
     return sha256
 
 
 def read_network(path: PathLike) -> NetworkFile:
-    """A network file, checked against its record. Never unpickles: an old pickled network file
-    is refused from its first bytes."""
+    """A network file, checked before it is parsed: what it holds (reproduce.network.contents)
+    from its framing alone, its size against its record's, then its sha256. Never unpickles: an
+    old pickled network file is refused from its first bytes."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise NetworkError(f"{path}: no such network file ({RECONVERT})")
     with open(path, "rb") as f:
-        data = f.read()
-    if data.startswith(PICKLE_STARTS):
-        raise NetworkError(f"{path}: a pickled network file of an older version, not read (a "
-                           f"pickle can run code); {RECONVERT}")
+        if f.read(len(max(PICKLE_STARTS, key=len))).startswith(PICKLE_STARTS):
+            raise NetworkError(f"{path}: a pickled network file of an older version, not read (a "
+                               f"pickle can run code); {RECONVERT}")
+        if os.fstat(f.fileno()).st_size == 0:
+            raise NetworkError(f"{path}: not a readable network file (empty)")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                check_contents(path, view)  # the framing only: no weight is read yet
+                sha256 = _check_record(path, view)
+                data = bytes(view)
+            finally:
+                view.release()
     try:
         model = onnx.load_from_string(data)
         props = {p.key: json.loads(p.value) for p in model.metadata_props}
@@ -128,6 +148,5 @@ def read_network(path: PathLike) -> NetworkFile:
     if props.get("reproduce.format") != FORMAT:
         raise NetworkError(f"{path}: not a readable network file (not an ONNX file written by "
                            "scripts/convert_caffe.py)")
-    sha256 = _check_record(path, data)
     return NetworkFile(model, props["reproduce.blobs"], props["reproduce.input"],
                        props["reproduce.record"], sha256)

@@ -17,8 +17,8 @@ import torch
 from torch import fx, nn
 
 from reproduce.errors import ParameterError
-from reproduce.network import POOLINGS, PRECISIONS
-from reproduce.network.file import NetworkError, read_network
+from reproduce.network import POOLINGS, PRECISIONS, NetworkError
+from reproduce.network.file import read_network
 from reproduce.network.runtime import device_kind
 
 
@@ -66,6 +66,13 @@ class Network:
         self.sha256 = sha256
         self._outputs = dict(zip(self.blob_names, output_nodes(module)))
         self._truncated: dict[tuple[str, ...], fx.GraphModule] = {}
+
+    def check_image_input(self) -> None:
+        """One line unless the network takes images: 3 channels (BGR minus the mean)."""
+        channels = self.meta.get("input", {}).get("shape", [None, None])[1]
+        if channels != 3:
+            raise NetworkError(f"the network takes {channels}-channel input; the method needs "
+                               "a network that takes RGB images (3 channels), such as VGG-19")
 
     def check_blobs(self, names: Iterable[str]) -> None:
         """One line naming every blob (layer) this network does not have."""

@@ -155,6 +155,7 @@ def normalise(model: PathLike, image_dir: PathLike, out: PathLike, size: int = 2
     module = to_torch(onnx_model)
     layers = conv_layers(module, blob_names)
     network = Network(module, blob_names, read.input_name, record, sha256, device)
+    network.check_image_input()
     with tqdm(images, desc="normalise", unit="image") as progress:  # closed on errors too
         inputs = (preprocess(load_image(path, size), device) for path in progress)
         by_blob = filter_means(network, [blob for _, blob, _ in layers], inputs)

@@ -92,6 +92,7 @@ def prepare(config: TransferConfig, net: Network | None = None, outputs: bool = 
         check_outputs(config)
     net = net or load_network(config.model, pooling=config.pooling, device=config.device,
                               precision=config.precision)
+    net.check_image_input()
     net.check_blobs(used_layers(config))
     check_memory(net, used_layers(config), (config.size, config.size), flag("size"))  # the long side's square
     check_style_memory(net, config)

@@ -2,6 +2,7 @@
 and run (in torch and in onnxruntime) against the NumPy reference of Caffe's semantics
 (tests/caffe/reference.py). A new layer type needs an entry in EXAMPLES and in the reference."""
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 import torch
@@ -64,6 +65,10 @@ def test_each_type_converts_to_the_references_blobs(name, v1, tmp_path):
     assert weight_shapes(read_prototxt(prototxt)) == {
         spec.name: [tuple(b.shape) for b in spec.blobs] for spec in model.layers if spec.blobs}
     paths = convert(prototxt, caffemodel, tmp_path)
+    ops = {node.op_type for node in onnx.load(paths["onnx"]).graph.node}
+    assert ops <= set(LAYER_TYPES[name].ops) | {op for spec in model.layers
+                                                for op in LAYER_TYPES[spec.type].ops}
+    assert set(LAYER_TYPES[name].ops) & ops  # the type's own operators, as it declares them
     x = np.random.default_rng(1).standard_normal(model.input_shape).astype(np.float32)
     expected = reference.forward(model, x)
     net = load_network(paths["onnx"])

@@ -78,7 +78,9 @@ def test_the_onnx_file_names_its_outputs_after_the_caffe_blobs(converted):
     assert list(relu.input) == ["conv1_1/conv1_1"] and list(relu.output) == ["conv1_1"]
     record = json.loads(pathlib.Path(converted["json"]).read_text())
     assert record["artifacts"] == {"vgg19_v1.onnx": file_digest(converted["onnx"])}
-    assert props["reproduce.record"] == {k: v for k, v in record.items() if k != "artifacts"}
+    assert record["artifact_bytes"] == {"vgg19_v1.onnx": os.path.getsize(converted["onnx"])}
+    assert props["reproduce.record"] == {k: v for k, v in record.items()
+                                         if k not in ("artifacts", "artifact_bytes")}
 
 
 def copy_set(paths, folder):
@@ -92,6 +94,8 @@ def copy_set(paths, folder):
     (lambda path: path.with_suffix(".json").unlink(), "record vgg19_v1.json is missing"),
     (lambda path: path.with_suffix(".json").write_text("{"), "not a readable network record"),
     (lambda path: path.write_bytes(path.read_bytes() + b"\x08\x07"),
+     "1,264,032 bytes, not the 1,264,030 its record vgg19_v1.json names"),
+    (lambda path: path.write_bytes(path.read_bytes()[:-2] + b"\x08\x07"),  # same size, other bytes
      "sha256 is not the one its record vgg19_v1.json names"),
 ])
 def test_a_network_file_must_match_its_record(converted, tmp_path, damage, message):
@@ -107,7 +111,7 @@ def test_files_of_two_runs_are_not_mixed(converted, tmp_path):
     path = copy_set(converted, tmp_path / "copy")
     other = convert(PROTOTXT, CAFFEMODEL, tmp_path / "whole")
     path.write_bytes(pathlib.Path(other["onnx"]).read_bytes())
-    with pytest.raises(NetworkError, match="sha256 is not the one"):
+    with pytest.raises(NetworkError, match="its record vgg19_v1.json names"):
         load_network(path)
 
 
@@ -154,7 +158,7 @@ def test_a_run_killed_between_the_two_files_is_refused(converted, tmp_path, monk
     with pytest.raises(Interrupted):
         convert(PROTOTXT, CAFFEMODEL, path.parent)  # the whole graph this time
     assert sorted(p.name for p in path.parent.iterdir()) == ["vgg19_v1.json", "vgg19_v1.onnx"]
-    with pytest.raises(NetworkError, match="sha256 is not the one"):
+    with pytest.raises(NetworkError, match="its record vgg19_v1.json names"):
         load_network(path)
 
 

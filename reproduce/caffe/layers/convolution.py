@@ -43,4 +43,4 @@ def nodes(layer: Layer) -> list[onnx.NodeProto]:
                              name=layer.name, **attrs)]
 
 
-CONVOLUTION = register(LayerType("Convolution", "CONVOLUTION", read, nodes))
+CONVOLUTION = register(LayerType("Convolution", "CONVOLUTION", read, nodes, ("Conv",)))

@@ -15,4 +15,4 @@ def nodes(layer: Layer) -> list[onnx.NodeProto]:
     return [helper.make_node("Identity", layer.inputs, layer.outputs, name=layer.name)]
 
 
-DROPOUT = register(LayerType("Dropout", "DROPOUT", read, nodes))
+DROPOUT = register(LayerType("Dropout", "DROPOUT", read, nodes, ("Identity",)))

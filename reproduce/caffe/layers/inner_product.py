@@ -33,4 +33,4 @@ def nodes(layer: Layer) -> list[onnx.NodeProto]:
     return made
 
 
-INNER_PRODUCT = register(LayerType("InnerProduct", "INNER_PRODUCT", read, nodes))
+INNER_PRODUCT = register(LayerType("InnerProduct", "INNER_PRODUCT", read, nodes, ("Flatten", "Gemm")))

@@ -63,4 +63,4 @@ def nodes(layer: Layer) -> list[onnx.NodeProto]:
                              count_include_pad=1, **attrs)]
 
 
-POOLING = register(LayerType("Pooling", "POOLING", read, nodes))
+POOLING = register(LayerType("Pooling", "POOLING", read, nodes, ("MaxPool", "AveragePool")))

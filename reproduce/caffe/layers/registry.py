@@ -41,9 +41,15 @@ class LayerType:
     v1: str      # the old format's LayerType enum name ("CONVOLUTION")
     read: Callable[[Any, Shape, str], Reading]            # (layer proto, input shape, where)
     nodes: Callable[[Layer], list[onnx.NodeProto]]
+    ops: tuple[str, ...]  # the ONNX operators its nodes use (a network file may hold no others)
 
 
 LAYER_TYPES: dict[str, LayerType] = {}
+
+
+def onnx_ops() -> set[str]:
+    """Every ONNX operator the registered layer types make."""
+    return {op for kind in LAYER_TYPES.values() for op in kind.ops}
 
 
 def register(kind: LayerType) -> LayerType:

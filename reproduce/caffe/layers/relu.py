@@ -19,4 +19,4 @@ def nodes(layer: Layer) -> list[onnx.NodeProto]:
     return [helper.make_node("Relu", layer.inputs, layer.outputs, name=layer.name)]
 
 
-RELU = register(LayerType("ReLU", "RELU", read, nodes))
+RELU = register(LayerType("ReLU", "RELU", read, nodes, ("Relu", "LeakyRelu")))

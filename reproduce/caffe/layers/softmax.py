@@ -16,4 +16,4 @@ def nodes(layer: Layer) -> list[onnx.NodeProto]:
                              axis=layer.params["axis"])]
 
 
-SOFTMAX = register(LayerType("Softmax", "SOFTMAX", read, nodes))
+SOFTMAX = register(LayerType("Softmax", "SOFTMAX", read, nodes, ("Softmax",)))
