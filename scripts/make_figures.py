@@ -34,7 +34,7 @@ from reproduce.files import ROOT, check_writable_folder
 from reproduce.network import configure_runtime, default_device
 from reproduce.network.convert import convert
 from reproduce.optim import OPTIMISERS
-from reproduce.run.grid import load_grid
+from reproduce.run.grid import MAX_PANELS, load_grid
 
 FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
          "--only", PROTOTXT.name, CAFFEMODEL.name]
@@ -64,8 +64,8 @@ def preset_from(args):
 
 def check_combination(args, preset):
     """Numbers out of range and options that do not go together, refused before any work."""
-    if min(preset.size, preset.iterations, args.jobs) < 1:
-        raise ReproduceError("--size, --iterations and --jobs must be positive")
+    if min(preset.size, preset.iterations, args.jobs, args.max_panels) < 1:
+        raise ReproduceError("--size, --iterations, --jobs and --max-panels must be positive")
     if args.grid and (args.figure or args.paper or args.data):
         raise ReproduceError("--grid renders the grid file's panels: leave out the figure, "
                              "--paper and --data")
@@ -123,13 +123,16 @@ def main(argv=None):
     parser.add_argument("--data", action="append", default=[], metavar="DIR",
                         help="folder holding inputs not shipped (seated-nude.jpg, Fig. 2 E)")
     parser.add_argument("--force", action="store_true", help="render panels done before again")
+    parser.add_argument("--max-panels", type=int, default=MAX_PANELS, metavar="N",
+                        help="with --grid: refuse a grid of more panels than this "
+                             "(default: %(default)s)")
     parser.add_argument("--fetch", action="store_true",
                         help="download and convert the VGG-19 if it is missing")
     args = parser.parse_args(argv)
     preset = preset_from(args)
     check_combination(args, preset)
     check_writable_folder(args.out, "--out")  # before any download, network or panel
-    grid = load_grid(args.grid) if args.grid else None
+    grid = load_grid(args.grid, args.max_panels) if args.grid else None
     model = grid_model(grid, args.model) if grid else args.model
     if not args.fetch:
         require_model(model)  # before a cluster is started

@@ -17,9 +17,10 @@ from reproduce.figures.grid_figure import grid_figure, grid_model, grid_run
 from reproduce.figures.manifest import manifest
 from reproduce.figures.plan import Panel, PanelStatus, Run, find_inputs, make_run, plan
 from reproduce.figures.tables import FIGURES, Cell, Figure, Job, Preset, caption
-from reproduce.files import PathLike, check_writable_folder, file_digest, write_json
+from reproduce.files import PathLike, check_apart, check_writable_folder, file_digest, write_json
 from reproduce.image import Array
 from reproduce.image.files import load_image
+from reproduce.network import record_path
 from reproduce.run.grid import Grid, load_grid
 
 LOCK = ".make_figures.lock"
@@ -35,6 +36,9 @@ def results_lock(out: pathlib.Path) -> Iterator[None]:
     except filelock.Timeout:
         raise ReproduceError(f"--out {out}: another make_figures.py is writing there; wait for "
                              f"it to finish or choose another --out") from None
+    except OSError as e:  # the lock's path is a folder, say, or cannot be made
+        raise ReproduceError(f"--out {out}: cannot take its lock {out / LOCK} "
+                             f"({e.strerror or e})") from None
     try:
         yield
     finally:
@@ -112,6 +116,25 @@ def write_figure(figure: Figure, panels: Sequence[Panel], run: Run, text: str,
     return written
 
 
+def outputs_of(plans: Sequence[tuple[Figure, list[Panel]]], run: Run) -> dict[str, pathlib.Path]:
+    """Every file a run writes: each panel's image and record, each figure's files."""
+    outputs = {}
+    for figure, panels in plans:
+        outputs.update({f"{figure.name} {kind}": path
+                        for kind, path in figure_files(figure, run).items()})
+        for panel in panels:
+            outputs[f"{panel.title} (image)"] = panel.image
+            outputs[f"{panel.title} (record)"] = panel.record_path
+    return outputs
+
+
+def inputs_of(run: Run) -> dict[str, PathLike]:
+    """Every file a run reads: the network and its record, and the input images."""
+    inputs: dict[str, PathLike] = {"--model": run.model, "--model's record": record_path(run.model)}
+    inputs.update({f"the input {key}": path for key, path in run.inputs.items() if path})
+    return inputs
+
+
 def default_backend(backend: Backend | None, device: str, jobs: int,
                     progress: bool | None) -> Backend:
     """The backend given, else in this process or a process pool for --jobs."""
@@ -165,6 +188,10 @@ def run_figures(figures: Sequence[tuple[Figure, str, dict[str, Any]]], run: Run,
     manifests in order. On Ctrl-C or SIGTERM: say what is done and re-raise."""
     plans = [(f, plan(f, run)) for f, _, _ in figures]
     texts = {f.name: (text, extra) for f, text, extra in figures}
+    check_apart(outputs_of(plans, run), inputs_of(run))
+    for panel in (p for _, panels in plans for p in panels if p.status == PanelStatus.SKIPPED):
+        for path in (panel.image, panel.record_path):  # an earlier render is not this figure's
+            path.unlink(missing_ok=True)
     for panel in (p for _, panels in plans for p in panels if p.status != PanelStatus.PENDING):
         log(panel.reason or f"{panel.title}: reused (done before with the same parameters "
                             f"and network)")

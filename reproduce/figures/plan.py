@@ -13,7 +13,7 @@ from reproduce.figures.tables import INPUTS, STYLE_SIZE, Figure, Job, Preset
 from reproduce.files import ROOT, PathLike, file_digest
 from reproduce.image.files import load_image
 from reproduce.network import VGG19
-from reproduce.run.config import RUN_FIELDS, TransferConfig
+from reproduce.run.config import INITS, RUN_FIELDS, TransferConfig
 
 SHIPPED = ROOT / "data" / "inputs"
 MODEL = VGG19  # the converted network (reproduce.network holds the one default)
@@ -136,6 +136,8 @@ def panel_parameters(job: Job, config: TransferConfig, run: Run) -> dict[str, An
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_PARAMETERS}
     parameters = dict(fields, content=job.content, styles=job.styles,
                       input_sha256={key: run.digests[key] for key in job.inputs})
+    if config.init not in INITS:  # a start image: its content decides the panel too
+        parameters["init_sha256"] = file_digest(config.init)
     return json.loads(json.dumps(parameters))  # tuples as lists, as read back from a record
 
 
@@ -150,10 +152,11 @@ def is_done(record: object, panel: Panel, model_sha256: str) -> bool:
 
 
 def read_record(path: PathLike) -> Any:
-    """A panel's record, or None if it is missing or unreadable."""
+    """A panel's record, or None if it is missing or unreadable (then the panel is rendered
+    again): not a file, not JSON, nested too deep to read."""
     try:
         return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -171,6 +174,10 @@ def plan(figure: Figure, run: Run) -> list[Panel]:
     panels = []
     for job in figure.jobs:
         panel = Panel(figure, job, folder / f"{job.name}.png", folder / f"{job.name}.json")
+        for path in (panel.image, panel.record_path):
+            if path.is_dir() or path.is_symlink():
+                raise ReproduceError(f"{path}: a folder or a link where {panel.title} writes a "
+                                     "file; move it away")
         missing = [key for key in job.inputs if run.inputs[key] is None]
         if missing:
             panel.status, panel.reason = PanelStatus.SKIPPED, skip_reason(panel, missing[0])

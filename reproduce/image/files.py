@@ -23,30 +23,56 @@ from reproduce.files import PathLike, atomic_path
 from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS, Array
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit gray, read as 0..65535
+ORIENTATION_TAG = 0x0112  # EXIF's orientation: how to turn the stored pixels to show them
+ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                8: Image.Transpose.ROTATE_90}
+QUARTER_TURNS = (Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270,
+                 Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90)
 
 
 def load_image(path: PathLike, long_side: int | None = None, max_pixels: int = MAX_PIXELS) -> Array:
     """Read an image as float32 H×W×3 RGB in 0..255: colour modes converted by Pillow (alpha
-    dropped, palettes applied), gray repeated, 16-bit scaled to 0..255. Optionally resize to a
-    given long side. Images (or a long side) of more than `max_pixels` pixels are refused."""
+    dropped, palettes applied), gray repeated, 16-bit scaled to 0..255, turned upright as its
+    EXIF orientation says (as image viewers show it). Optionally resize to a given long side.
+    Images (or a long side) of more than `max_pixels` pixels are refused."""
     if long_side is not None and long_side < 0:
         raise ParameterError(f"long_side must be positive, not {long_side}")
     with _opened(path) as image:
         _check_pixels(path, image.size, max_pixels, "the image")
+        w, h = image.size  # as stored; upright, a turn by 90° swaps them
+        if long_side:
+            _check_pixels(path, long_side_shape((h, w), long_side)[::-1], max_pixels,
+                          f"a long side of {long_side}")
+        turn = _orientation(image)  # after the checks: a PNG's EXIF may follow its pixels
         if not long_side:
-            return _rgb(path, _shrunk(path, image, None)[0])
-        w, h = image.size
-        shape = long_side_shape((h, w), long_side)
-        _check_pixels(path, shape[::-1], max_pixels, f"a long side of {long_side}")
-        image, factor = _shrunk(path, image, shape)
-        rgb = _rgb(path, image)
+            return _rgb(path, _upright(_shrunk(path, image, None)[0], turn))
+        upright = (w, h) if turn not in QUARTER_TURNS else (h, w)
+        shape = long_side_shape(upright[::-1], long_side)
+        stored = shape if turn not in QUARTER_TURNS else shape[::-1]
+        image, factor = _shrunk(path, image, stored)
+        rgb = _rgb(path, _upright(image, turn))
     if factor == 1:
         return resize(rgb, shape)
     # each pixel now stands for factor × factor pixels of the original (the last row and column
     # for what remained): scale by the original's ratio so every pixel keeps its place. The
     # output has floor(size × scale) pixels: a nudge of 1e-9 keeps rounding from losing one.
-    scale = tuple(n * factor / m * (1 + 1e-9) for n, m in zip(shape, (h, w)))
+    scale = tuple(n * factor / m * (1 + 1e-9) for n, m in zip(shape, upright[::-1]))
     return _interpolate(rgb, scale_factor=scale, recompute_scale_factor=False)
+
+
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """The turn that shows an image upright, from its EXIF orientation (None: as stored)."""
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG, 1)
+    except (OSError, ValueError, SyntaxError):  # unreadable EXIF: shown as stored, as viewers do
+        return None
+    return ORIENTATIONS.get(orientation)
+
+
+def _upright(image: Image.Image, turn: Image.Transpose | None) -> Image.Image:
+    return image if turn is None else image.transpose(turn)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ import os
 from importlib.metadata import version
 
 from reproduce.caffe.net import read_net
-from reproduce.files import PathLike, check_writable_folder, file_digest
+from reproduce.files import PathLike, check_apart, check_writable_folder, file_digest
+from reproduce.network import record_path
 from reproduce.network.file import write_network
 from reproduce.network.onnx_export import OPSET, to_onnx
 
@@ -15,6 +16,9 @@ def convert(prototxt: PathLike, caffemodel: PathLike, out_dir: PathLike, name: s
     checked before any work; the .json is written last and names the .onnx file's sha256."""
     name = name or os.path.splitext(os.path.basename(caffemodel))[0]
     check_writable_folder(out_dir, "out_dir")
+    onnx_path = os.path.join(out_dir, f"{name}.onnx")
+    check_apart({"the network file": onnx_path, "its record": record_path(onnx_path)},
+                {"the prototxt": prototxt, "the caffemodel": caffemodel})
     net = read_net(prototxt, caffemodel, until)
     model, weights = to_onnx(net)
     meta = dict(
@@ -27,5 +31,5 @@ def convert(prototxt: PathLike, caffemodel: PathLike, out_dir: PathLike, name: s
                 for l in net.layers],
         versions={pkg: version(pkg) for pkg in ("onnx", "protobuf")},
     )
-    return write_network(os.path.join(out_dir, f"{name}.onnx"), model, weights, net.blobs,
+    return write_network(onnx_path, model, weights, net.blobs,
                          net.input_name, meta)

@@ -26,10 +26,11 @@ from torch import fx, nn
 from tqdm import tqdm
 
 from reproduce.errors import ReproduceError
-from reproduce.files import PathLike, check_output_file, file_digest
+from reproduce.files import PathLike, check_apart, check_output_file, file_digest
 from reproduce.image import IMAGE_SUFFIXES
 from reproduce.image.convention import preprocess
 from reproduce.image.files import image_files, load_image
+from reproduce.network import record_path
 from reproduce.network.file import Weights, read_network, write_network
 from reproduce.network.load import Network, output_nodes, to_torch
 
@@ -145,10 +146,11 @@ def normalise(model: PathLike, image_dir: PathLike, out: PathLike, size: int = 2
     if size < 1:
         raise NormaliseError(f"size must be a positive number of pixels, not {size}")
     check_output_file(out, "out", (".onnx",))
-    if os.path.abspath(out) == os.path.abspath(model):
-        raise NormaliseError(f"out {out}: is the network to normalise; choose another name")
-    read = read_network(model)
     images = image_files(image_dir)
+    check_apart({"out": out, "out's record": record_path(out)},
+                {"model": model, "model's record": record_path(model),
+                 **{f"image {p.name}": p for p in images}})
+    read = read_network(model)
     if not images:
         raise NormaliseError(f"{image_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
     onnx_model, blob_names, record, sha256 = read.model, read.blob_names, read.record, read.sha256

@@ -188,6 +188,9 @@ def check_config(config: TransferConfig) -> None:
         if isinstance(layers, str) or (used and not layers) or \
                 not all(isinstance(l, str) and l for l in layers):
             raise ReproduceError(f"{flag(name)} needs at least one layer name, not {layers!r}")
+        twice = next((l for i, l in enumerate(layers) if l in layers[:i]), None)
+        if twice is not None:  # a layer twice would count its target twice and keep one weight
+            raise ReproduceError(f"{flag(name)} names {twice} twice; name each layer once")
     _weights(config, "style_blend", len(config.styles), "style image", positive=True)
     _weights(config, "style_weights", len(config.style_layers), "style layer", positive=False)
     _choice(config, "pooling", POOLINGS)

@@ -19,10 +19,11 @@ paper's Fig. 3.
 import dataclasses
 import functools
 import itertools
+import math
 import pathlib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from reproduce.errors import ReproduceError
@@ -51,7 +52,8 @@ KINDS = {f.name: field_kind(f) for f in dataclasses.fields(TransferConfig)
          if f.name not in RUN_FIELDS}
 AXES = ("ratio", "style_layers", "content_layers", "styles", "content", "seed", "size",
         "pooling")
-LABEL = re.compile(r"[A-Za-z0-9.+-][A-Za-z0-9._+-]*")  # safe in a file name
+LABEL = re.compile(r"[A-Za-z0-9+-][A-Za-z0-9._+-]*")  # a plain file name: no folder, not hidden
+MAX_PANELS = 5000  # a grid's panels unless the caller allows more (make_figures --max-panels)
 
 
 class GridError(ReproduceError):
@@ -178,11 +180,11 @@ def read_axis(axis: str, raw: Any, where: Where, folder: pathlib.Path) -> tuple[
         raise where.error("axes", axis, f"labels: one per value ({len(values)}), not {labels!r}")
     for i, label in enumerate(labels):
         if not isinstance(label, str) or not LABEL.fullmatch(label):
-            raise where.error("axes", axis, f"label {label!r}: use letters, digits and . _ + -",
-                              i)
-    repeated = sorted({label for label in labels if labels.count(label) > 1})
-    if repeated:
-        raise where.error("axes", axis, f"two values are labelled {repeated[0]!r}")
+            raise where.error("axes", axis, f"label {label!r}: use letters, digits and . _ + -, "
+                              "not starting with a dot", i)
+    twice = first_repeated(labels)
+    if twice is not None:
+        raise where.error("axes", axis, f"two values are labelled {twice!r}")
     return values, labels
 
 
@@ -198,9 +200,23 @@ def read_toml(path: PathLike) -> tuple[str, dict[str, Any]]:
         raise GridError(f"{path}: not TOML: {e}") from None
 
 
-def load_grid(path: PathLike) -> Grid:
-    """Read, check and expand a grid file; every error is one line naming the file, line, key."""
+def first_repeated(items: Iterable[str]) -> str | None:
+    """The first item that comes a second time (in one pass), or None."""
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    return None
+
+
+def load_grid(path: PathLike, max_panels: int = MAX_PANELS) -> Grid:
+    """Read, check and expand a grid file; every error is one line naming the file, line, key.
+    A grid of more than `max_panels` panels is refused before it is expanded."""
     path = pathlib.Path(path)
+    if not LABEL.fullmatch(path.stem):
+        raise GridError(f"{path}: the grid's name {path.stem!r} names its folder of panels; "
+                        "use letters, digits and . _ + -, not starting with a dot")
     text, document = read_toml(path)
     where, folder = Where(path, text), path.resolve().parent
     unknown = sorted(set(document) - {"title", "base", "axes"})
@@ -227,8 +243,13 @@ def load_grid(path: PathLike) -> Grid:
         if axis not in AXES:
             raise where.error("axes", axis, f"not an axis; the axes are {', '.join(AXES)}")
         if axis in base:
-            raise where.error("axes", axis, "is also set in [base]; set it in one where")
+            raise where.error("axes", axis, "is also set in [base]; set it in one place")
         axes[axis] = read_axis(axis, raw, where, folder)
+    count = math.prod(len(values) for values, _ in axes.values())
+    if count > max_panels:
+        sizes = " × ".join(str(len(values)) for values, _ in axes.values())
+        raise GridError(f"{path}: {sizes} = {count:,} panels, more than {max_panels:,}; split "
+                        "the grid, or allow more with --max-panels")
     panels = []
     for combination in itertools.product(*(zip(*pair) for pair in axes.values())):
         name = "_".join(label for _, label in combination)
@@ -238,8 +259,7 @@ def load_grid(path: PathLike) -> Grid:
         except ReproduceError as e:
             raise GridError(f"{path}: panel {name}: {e}") from None
         panels.append(GridPanel(name, overrides))
-    names = [p.name for p in panels]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise GridError(f"{path}: two panels are named {repeated[0]!r}; give the axes labels")
+    twice = first_repeated(p.name for p in panels)
+    if twice is not None:
+        raise GridError(f"{path}: two panels are named {twice!r}; give the axes labels")
     return Grid(path, title, {axis: labels for axis, (_, labels) in axes.items()}, panels)

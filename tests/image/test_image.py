@@ -209,3 +209,23 @@ def test_shrinking_a_large_png_keeps_no_full_size_float_copy(tmp_path):
     shape, before, peak = bench.peak_mb(tmp_path / "big.png", 32, 20_000_000)
     assert shape == (32, 32, 3)
     assert peak - before < 64 * 1.6, (before, peak)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_exif_orientation_is_applied_as_viewers_do(tmp_path, orientation):
+    """A camera's JPEG stored sideways is read upright: the same pixels as Pillow's own
+    ImageOps.exif_transpose gives, at full size and at a long side (where the JPEG is decoded
+    at a fraction of its size, in the stored orientation, before it is turned)."""
+    from PIL import ImageOps
+    stored = Image.fromarray(smooth(300, 800))  # wide as stored, so a quarter turn shows
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "camera.jpg"
+    stored.save(path, exif=exif, quality=95)
+    with Image.open(path) as opened:
+        upright = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"), np.float32)
+    np.testing.assert_array_equal(load_image(path), upright)
+    small = load_image(path, long_side=100)
+    assert small.shape == ((100, 38, 3) if orientation >= 5 else (38, 100, 3))
+    expected = resize(upright, small.shape[:2])
+    assert np.abs(small - expected).mean() < 2.0  # the same picture, the same way up

@@ -176,7 +176,7 @@ def full_network(tmp_path):
     ("fc layers", "layer fc6_flatten reads conv5_4's output"),
     ("size 0", "size must be a positive number"),
     ("out not .onnx", "the suffix must be one of .onnx"),
-    ("out is the model", "is the network to normalise"),
+    ("out is the model", "would overwrite the input model"),
 ])
 def test_errors_leave_no_output(small_vgg, tmp_path, capsys, case, message):
     model, folder, size = small_vgg, write_images(tmp_path / "images"), SIZE
