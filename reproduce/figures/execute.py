@@ -23,6 +23,7 @@ from reproduce.errors import ReproduceError, interrupts_raise
 from reproduce.files import file_digest
 from reproduce.network.load import loaded_network
 from reproduce.network.runtime import configure_runtime
+from reproduce.process import die_with_parent
 from reproduce.run import cluster
 from reproduce.run.config import TransferConfig
 from reproduce.run.transfer import TransferSummary, run_transfer
@@ -119,9 +120,11 @@ def worker_devices(device: str, jobs: int) -> list[str]:
 
 
 def _worker(device: str, threads: int, tasks: "multiprocessing.Queue[Task | None]",
-            results: "multiprocessing.Queue[tuple[str, Outcome]]") -> None:
+            results: "multiprocessing.Queue[tuple[str, Outcome]]", driver: int) -> None:
     """A worker process: render tasks on its device until told to stop (None). SIGTERM (from
-    the driver) or SIGINT stops it as a transfer stops: its image written, marked unfinished."""
+    the driver) or SIGINT stops it as a transfer stops: its image written, marked unfinished.
+    If the driver dies (kill -9), the worker ends at once, writing nothing more."""
+    die_with_parent(driver)
     torch.set_num_threads(threads)
     configure_runtime(device)  # a spawned process starts with the defaults
     with contextlib.suppress(KeyboardInterrupt), interrupts_raise():
@@ -145,8 +148,8 @@ def process_pool(tasks: list[Task], devices: list[str]
     for task in [*tasks, *[None] * len(devices)]:
         todo.put(task)
     threads = max(1, (os.cpu_count() or 1) // len(devices))
-    workers = [context.Process(target=_worker, args=(d, threads, todo, results), daemon=True)
-               for d in devices]
+    workers = [context.Process(target=_worker, args=(d, threads, todo, results, os.getpid()),
+                               daemon=True) for d in devices]
     sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # workers inherit: the driver stops them
     try:
         for worker in workers:

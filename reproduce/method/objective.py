@@ -91,8 +91,9 @@ class Objective:
         self.w = dict(zip(self.style_layers, settings.style_weights or [1.0 / max(n, 1)] * n))
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
         blend = np.asarray(settings.style_blend or [1.0] * len(styles), dtype=np.float64)
-        blend = blend / blend.max()  # first, so that the sum cannot overflow (1e308 + 1e308)
-        blend = blend / blend.sum()
+        if len(blend):
+            blend = blend / blend.max()  # first, so that the sum cannot overflow (1e308 + 1e308)
+            blend = blend / blend.sum()
         with torch.no_grad():
             self.P: dict[str, torch.Tensor] = {}
             if content is not None:

@@ -139,3 +139,46 @@ def test_bad_input_in_a_panel_is_one_line_without_a_traceback(tmp_path, small_vg
     assert "Traceback" not in err
     record = json.loads((out / "arxiv" / "fig2" / "tubingen_shipwreck.json").read_text())
     assert record["status"] == "failed" and record["traceback"] is None
+
+
+def children(pid):
+    """The pids whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def alive(pid):
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_workers_die_with_their_driver_and_write_nothing_after(tmp_path, small_vgg):
+    """kill -9 of make_figures.py --jobs 2: its worker processes end with it (the kernel's
+    parent-death signal), and no panel is written after the driver is gone."""
+    out = tmp_path / "out"
+    process = start("fig2", "--model", small_vgg, "--out", out, "--jobs", 2, "--quick",
+                    "--size", "32", "--iterations", "40")
+    wait_for(process, "started on cpu")
+    workers = [pid for pid in children(process.pid)
+               if "multiprocessing" in open(f"/proc/{pid}/cmdline").read()]
+    assert len(workers) >= 2, workers
+    process.kill()
+    process.wait(timeout=10)
+    written = sorted(p.name for p in out.rglob("*") if p.is_file())
+    time.sleep(1)
+    assert not any(alive(pid) for pid in workers)  # without the fix they rendered on for seconds
+    time.sleep(5)  # long enough for every panel of this run: none may appear
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == written
+    assert not [name for name in written if name.endswith(".json")]  # no record vouches
