@@ -84,9 +84,19 @@ def _temporary_name(path: PathLike) -> tuple[str, str, str]:
 
 
 @contextlib.contextmanager
+def writing(path: PathLike) -> Iterator[None]:
+    """An OSError in the block is a WriteError naming `path`."""
+    try:
+        yield
+    except OSError as e:
+        raise write_error(path, e) from None
+
+
+@contextlib.contextmanager
 def atomic_paths(paths: Sequence[PathLike]) -> Iterator[list[str]]:
     """atomic_path for several files that make one set: every temporary is written before any is
-    renamed into place, so a write error leaves none of them (or, with one path, atomic_path)."""
+    renamed into place, so a write error leaves none of them. The block writes each temporary
+    within `writing(its path)`, so that an error names the file it is about."""
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(atomic_path(path)) for path in paths]
         # leaving the stack renames them, the last first: all were written by then

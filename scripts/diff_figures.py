@@ -36,6 +36,11 @@ def main(argv=None):
     net = load_network(args.model, pooling="avg")
     report = diff_folders(args.results, args.reference, args.out, net, args.model, limits)
     print(f"compared {len(report['pairs'])} pairs; wrote {pathlib.Path(args.out) / 'report.md'}")
+    for why in report["skipped"].values():
+        print(f"skipped: {why}", file=sys.stderr)
+    for name, pair in report["pairs"].items():
+        if pair["note"]:
+            print(f"note: {name}: {pair['note']}", file=sys.stderr)
     for failure in report["failures"]:
         print(f"above bound: {failure['name']} {failure['metric']} {failure['value']:.4g} > "
               f"{failure['limit']:g}", file=sys.stderr)

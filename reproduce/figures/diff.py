@@ -85,8 +85,27 @@ def side_by_side(result: Array, reference: Array, gap: int = 4) -> Array:
 
 
 def images_in(folder: PathLike) -> dict[str, pathlib.Path]:
-    """{name: path} of the images directly in a folder, by file name without suffix."""
-    return {p.stem: p for p in image_files(folder)}
+    """{name: path} of the images directly in a folder, by file name without suffix; two images
+    of one name (x.jpg beside x.png) are one line: which of them to compare is the user's call."""
+    found: dict[str, pathlib.Path] = {}
+    for path in image_files(folder):
+        if path.stem in found:
+            raise ReproduceError(f"{folder}: {found[path.stem].name} and {path.name} have one name; "
+                                 "images are paired by name: move one away")
+        found[path.stem] = path
+    return found
+
+
+ASPECT_TOLERANCE = 0.01  # a relative difference of width/height that counts as a change
+
+
+def aspect_note(a_hw: tuple[int, ...], b_hw: tuple[int, ...]) -> str | None:
+    """A note when two images' aspects differ (comparing at one size then stretches one)."""
+    a, b = a_hw[1] / a_hw[0], b_hw[1] / b_hw[0]
+    if abs(a - b) <= ASPECT_TOLERANCE * max(a, b):
+        return None
+    return (f"the aspect ratios differ (result {a_hw[1]}×{a_hw[0]}, reference "
+            f"{b_hw[1]}×{b_hw[0]}): one was stretched to compare them")
 
 
 def parse_bounds(texts: Sequence[str]) -> dict[str, float]:
@@ -144,12 +163,17 @@ def report_set(out: PathLike) -> Iterator[pathlib.Path]:
 
 def compare(result_path: PathLike, reference_path: PathLike, net: Network,
             image: pathlib.Path) -> dict[str, Any]:
-    """The metrics of one pair, with its side-by-side image written to `image`."""
-    result, reference = common_size(load_image(result_path), load_image(reference_path))
+    """The metrics of one pair, with its side-by-side image written to `image`; a note when
+    their aspects differ. A pair too small for SSIM is a ReproduceError naming it."""
+    loaded = load_image(result_path), load_image(reference_path)
+    result, reference = common_size(*loaded)
+    if min(result.shape[:2]) <= 2 * SSIM_RADIUS:
+        raise ReproduceError(f"{image.stem}: compared at {result.shape[1]}×{result.shape[0]}, "
+                             f"smaller than the {2 * SSIM_RADIUS + 1} px SSIM's window needs")
     save_image(image, side_by_side(result, reference))
     return dict(result=str(result_path), reference=str(reference_path), image=image.name,
                 size=list(result.shape[:2]), psnr=psnr(result, reference),
-                ssim=ssim(result, reference),
+                ssim=ssim(result, reference), note=aspect_note(*(x.shape[:2] for x in loaded)),
                 **vgg_distances(net, result, reference))
 
 
@@ -171,13 +195,21 @@ def diff_folders(results: PathLike, reference: PathLike, out: PathLike, net: Net
 def write_report(folder: pathlib.Path, results: PathLike, reference: PathLike,
                  ours: dict[str, pathlib.Path], theirs: dict[str, pathlib.Path], names: list[str],
                  net: Network, model: PathLike, limits: dict[str, float]) -> dict[str, Any]:
-    """Compare the named pairs and write the report's files into `folder`."""
-    pairs = {name: compare(ours[name], theirs[name], net, folder / f"{name}.png")
-             for name in names}
+    """Compare the named pairs and write the report's files into `folder`; a pair that cannot
+    be compared is listed as skipped, with why, and the others go on."""
+    pairs, skipped = {}, {}
+    for name in names:
+        try:
+            pairs[name] = compare(ours[name], theirs[name], net, folder / f"{name}.png")
+        except ReproduceError as e:
+            skipped[name] = str(e)
+    if not pairs:
+        raise ReproduceError(f"no pair could be compared: {'; '.join(skipped.values())}")
     failures = [dict(name=name, metric=m, value=pairs[name][m], limit=bound)
                 for name in names for m, bound in limits.items() if pairs[name][m] > bound]
     report = dict(results=str(results), reference=str(reference), model=str(model),
-                  model_sha256=file_digest(model), pairs=pairs, limits=limits, failures=failures,
+                  model_sha256=file_digest(model), pairs=pairs, skipped=skipped, limits=limits,
+                  failures=failures,
                   only_in_results=sorted(set(ours) - set(theirs)),
                   only_in_reference=sorted(set(theirs) - set(ours)))
     finite = {name: dict(pair, psnr=None if math.isinf(pair["psnr"]) else pair["psnr"])
@@ -203,6 +235,10 @@ def write_markdown(path: pathlib.Path, report: dict[str, Any]) -> None:
         lines.append(f"| {name} | {pair['size'][1]}×{pair['size'][0]} | {pair['psnr']:.2f} | "
                      f"{pair['ssim']:.3f} | {pair['style']:.4g} | {pair['content']:.4g} | "
                      f"![{name}]({image}) |")
+    notes = [f"{name}: {pair['note']}." for name, pair in report["pairs"].items() if pair["note"]]
+    notes += [f"{name} skipped: {why}." for name, why in report["skipped"].items()]
+    if notes:
+        lines += ["", *notes]
     for key, title in (("only_in_results", "Only in the results"),
                        ("only_in_reference", "Only in the reference")):
         if report[key]:

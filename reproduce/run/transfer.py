@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from reproduce.errors import Interrupted, WriteError
-from reproduce.files import atomic_paths, dump_json, remove_stale_temporaries
+from reproduce.files import atomic_paths, dump_json, remove_stale_temporaries, writing
 from reproduce.image import Array
 from reproduce.image.convention import deprocess
 from reproduce.image.files import write_image
@@ -62,9 +62,11 @@ def write_result(config: TransferConfig, image: Array, record: dict[str, Any] | 
     paths = [config.output] + ([config.log] if config.log and record is not None else [])
     try:
         with atomic_paths(paths) as (image_tmp, *log_tmp):
-            write_image(image_tmp, image)
+            with writing(config.output):
+                write_image(image_tmp, image)
             for tmp in log_tmp:
-                dump_json(tmp, record)
+                with writing(paths[1]):
+                    dump_json(tmp, record)
     except WriteError as error:
         raise WriteError(f"{error}; {rescue(paths, image, record)}") from None
 

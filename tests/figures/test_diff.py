@@ -240,3 +240,48 @@ def test_command_line_errors_write_no_report(small_vgg, folders, tmp_path, capsy
     assert run_main(main, argv(lonely, small_vgg)) == 2
     assert "no image names in common" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+# --- what cannot be compared is named, not silently dropped (the safety issue, item 16) ------
+
+def report_of(tmp_path, results, reference, small_vgg, capsys):
+    code = run_main(load_script("diff_figures").main, [str(results), str(reference), "--out",
+                                                      str(tmp_path / "report"), "--model",
+                                                      str(small_vgg)])
+    return code, capsys.readouterr()
+
+
+def test_a_pair_too_small_is_named_and_the_others_compared(tmp_path, photo, small_vgg, capsys):
+    results, reference = tmp_path / "results", tmp_path / "reference"
+    for folder in (results, reference):
+        folder.mkdir()
+        save_image(folder / "big.png", photo)
+        save_image(folder / "tiny.png", photo[:8, :8])
+    code, out = report_of(tmp_path, results, reference, small_vgg, capsys)
+    assert code == 0 and "compared 1 pairs" in out.out
+    assert "skipped: tiny: compared at 8×8, smaller than the 11 px SSIM's window needs" in out.err
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert list(report["pairs"]) == ["big"] and "tiny" in report["skipped"]
+    assert "tiny skipped:" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_another_aspect_ratio_is_noted(tmp_path, photo, small_vgg, capsys):
+    results, reference = tmp_path / "results", tmp_path / "reference"
+    for folder in (results, reference):
+        folder.mkdir()
+    save_image(results / "x.png", photo)  # 64×43
+    save_image(reference / "x.png", photo[:, :40])
+    code, out = report_of(tmp_path, results, reference, small_vgg, capsys)
+    assert code == 0 and "note: x: the aspect ratios differ" in out.err
+    assert "one was stretched" in json.loads(
+        (tmp_path / "report" / "report.json").read_text())["pairs"]["x"]["note"]
+
+
+def test_two_images_of_one_name_are_refused(tmp_path, photo, small_vgg, capsys):
+    results, reference = tmp_path / "results", tmp_path / "reference"
+    for folder in (results, reference):
+        folder.mkdir()
+        save_image(folder / "x.png", photo)
+    save_image(results / "x.jpg", photo)
+    code, out = report_of(tmp_path, results, reference, small_vgg, capsys)
+    assert code == 2 and "x.jpg and x.png have one name" in out.err  # sorted by name
