@@ -1,0 +1,1 @@
+"""Optimisers written for this project (torch tensors on any device)."""

@@ -1,0 +1,796 @@
+"""L-BFGS-B on torch tensors, iterate for iterate the algorithm scipy.optimize.minimize(
+method="L-BFGS-B") runs: Byrd, Lu, Nocedal & Zhu (1995), "A limited memory algorithm for bound
+constrained optimization" (BLNZ), in version 3.0 of its code (Morales & Nocedal 2011), which
+scipy >= 1.15 ships translated to C (scipy/optimize/__lbfgsb.c; written against scipy 1.17.1).
+
+Every vector stays on the device of x0, in float64; only scalars (the Cauchy point's and the line
+search's decisions) come to the host. One iteration (`iterate`) is the code's mainlb loop:
+
+  take the last step into the memory    matupd, formt      BLNZ §3, eqs. 3.2–3.5
+  the generalized Cauchy point x^c      cauchy             BLNZ §4
+  the subspace minimisation from x^c    freev, formk,      BLNZ §5.1, and the 3.0 code's
+                                        cmprlb, subsm      projection (Morales & Nocedal §2)
+  the line search along d = z − x       lnsrlb, dcsrch     Moré & Thuente (1994)
+
+The limited-memory matrix is B = θI − W M Wᵀ with W = [Y, θS] (BLNZ eq. 3.2); here W̃ stands for
+W as the code stores its products: [Yᵀv; θSᵀv] for a vector v. Rounding is not scipy's (other
+summation orders, other kernels), so iterates agree to about 1e-13 relative at first, and the
+line search amplifies that over the iterations, as a one-ulp perturbation of scipy itself does.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reproduce.optimise import MAXCOR, NonFiniteLoss
+
+EPS = 2.220446049250313e-16     # the code's epsmach, np.finfo(float).eps
+MAX_LINE_SEARCH = 20            # maxls: evaluations in one line search
+SUFFICIENT_DECREASE = 1e-3      # lnsrlb's ftol
+CURVATURE = 0.9                 # lnsrlb's gtol
+XTOL = 0.1                      # lnsrlb's xtol: relative width of the bracket that ends the search
+EXTRAPOLATE_MIN, EXTRAPOLATE_MAX = 1.1, 4.0  # dcsrch's xtrapl, xtrapu
+UNBOUNDED_STEP = 1e10           # lnsrlb's stpmax where no bound limits the step
+BREAKPOINT_CHUNK = 4096         # breakpoints whose 2m-vectors are held at once in the Cauchy search
+CACHE_CHUNK = 1 << 15           # variables per block in a pass over S and Y on the CPU
+
+CONVERGED_GRADIENT = "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+CONVERGED_F = "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH"
+ITERATION_LIMIT = "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+EVALUATION_LIMIT = "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT"
+ABNORMAL = "ABNORMAL: "         # scipy's message for a line search that fails with no pairs to drop
+
+
+@dataclass(frozen=True)
+class Box:
+    """The bounds low ≤ x ≤ high (±inf: none), and what the code derives from its nbd once."""
+    low: torch.Tensor
+    high: torch.Tensor
+    fixed: torch.Tensor     # low = high: the code's iwhere 3, never free
+    constrained: bool       # cnstnd: some variable has a bound
+    boxed: bool             # every variable has both bounds
+
+    @classmethod
+    def of(cls, bounds):
+        """A Box from (low, high) tensors (or a Box, returned as it is)."""
+        if isinstance(bounds, Box):
+            return bounds
+        low, high = bounds
+        if bool((low > high).any()):
+            raise ValueError("L-BFGS-B: a lower bound is greater than its upper bound")
+        has_low, has_high = torch.isfinite(low), torch.isfinite(high)
+        return cls(low, high, fixed=has_low & has_high & (high - low <= 0),
+                   constrained=bool((has_low | has_high).any()), boxed=bool((has_low & has_high).all()))
+
+
+@dataclass
+class Step:
+    """The last iteration's step, which the code takes into the memory at the top of the next
+    iteration, after the stop tests (mainlb's 777–888): s = stp·d, y = g_new − g_old, and the
+    scalars the code keeps from its line search rather than recomputing them."""
+    s: torch.Tensor
+    y: torch.Tensor
+    sy: float       # dr = (gᵀd − g_oldᵀd)·stp, the code's sᵀy
+    ss: float       # stp²·‖d‖², the code's sᵀs
+    yy: float       # rr = ‖y‖²
+    descent: float  # ddum = −g_oldᵀd·stp, for the test that skips the update
+    f_old: float    # f before the step, for the test on the relative reduction of f
+
+    @classmethod
+    def between(cls, x_old, f_old, g_old, x, g):
+        """The step from (x_old, f_old, g_old) to (x, g), its scalars computed from s and y
+        (to start from another run's iterates, e.g. scipy's)."""
+        s, y = x - x_old, g - g_old
+        return cls(s, y, sy=float(s @ y), ss=float(s @ s), yy=float(y @ y),
+                   descent=-float(g_old @ s), f_old=float(f_old))
+
+
+class Memory:
+    """The limited-memory BFGS matrix B = θI − W M Wᵀ, W = [Y, θS] (BLNZ §3, eq. 3.2): at most m
+    pairs (s, y), oldest first, with the code's sᵀy and sᵀs (matupd) and Cholesky factor of
+    T = θSᵀS + L D⁻¹ Lᵀ (formt), and the Gram matrices of S and Y over all variables (for formk).
+
+    S and Y live in a ring of m rows, so that a new pair overwrites the oldest and nothing of size
+    m·n moves; `order` lists the rows oldest first. Updated in place."""
+
+    def __init__(self, n, m, device):
+        self.n, self.m, self.device = n, m, device
+        self.s_rows = self.y_rows = None  # (m, n), made with the first pair
+        self.slots = []                   # rows of the pairs, oldest first
+        self.refresh()
+
+    def refresh(self):
+        """Forget every pair (the code's restart: col = 0, θ = 1)."""
+        self.slots = []
+        self.order = torch.zeros(0, dtype=torch.long, device=self.device)
+        self.theta = 1.0
+        empty = torch.zeros(0, 0, dtype=torch.float64, device=self.device)
+        self.gram_yy = self.gram_sy = self.gram_ss = empty  # YᵀY, SᵀY (s_iᵀy_j), SᵀS
+        self.sy_diag = self.ss_diag = empty.reshape(0)       # the code's diagonals of SᵀY, SᵀS
+        self.middle = empty                                  # M (2col × 2col)
+
+    @property
+    def col(self):
+        """The number of pairs (the code's col)."""
+        return len(self.slots)
+
+    @classmethod
+    def from_pairs(cls, S, Y, m=MAXCOR):
+        """The memory of the pairs S, Y ((pairs, n), oldest first), θ from the newest."""
+        memory = cls(S.shape[1], m, S.device)
+        for s, y in zip(S, Y):
+            memory.update(Step(s, y, sy=float(s @ y), ss=float(s @ s), yy=float(y @ y),
+                               descent=0.0, f_old=0.0), torch.zeros_like(s))
+        if memory.col < len(S):
+            raise ValueError("these pairs do not make a positive definite B")
+        return memory
+
+    def pairs(self):
+        """(S, Y), each (col, n), oldest first (copies)."""
+        if not self.col:
+            empty = torch.zeros(0, self.n, dtype=torch.float64, device=self.device)
+            return empty, empty
+        return self.s_rows[self.order], self.y_rows[self.order]
+
+    def products(self, vectors):
+        """[Yv, Sv] (one row of 2col per n-vector v, oldest pair first), in one pass over S and Y:
+        on the CPU block by block, so that each block of S and Y is read from memory once for all
+        the vectors (S and Y are the optimiser's largest arrays, 2·m·n)."""
+        col = self.col
+        out = torch.zeros(len(vectors), 2 * col, dtype=torch.float64, device=self.device)
+        if not col:
+            return out
+        Y, S = self.y_rows[:col], self.s_rows[:col]
+        block = self.n if Y.is_cuda else CACHE_CHUNK
+        for a in range(0, self.n, block):
+            V = torch.stack([v[a:a + block] for v in vectors])
+            out[:, :col] += V @ Y[:, a:a + block].T
+            out[:, col:] += V @ S[:, a:a + block].T
+        return out[:, torch.cat([self.order, col + self.order])]
+
+    def combination(self, a, b):
+        """Yᵀa + Sᵀb (an n-vector) for coefficients a, b of the pairs, oldest first."""
+        in_rows = torch.empty_like(a), torch.empty_like(b)
+        in_rows[0][self.order], in_rows[1][self.order] = a, b
+        out = torch.mv(self.y_rows[:self.col].T, in_rows[0])
+        return out.addmv_(self.s_rows[:self.col].T, in_rows[1])
+
+    def columns(self, index):
+        """W̃ at the variables `index`: [Y; θS] restricted to them, (2col, len(index))."""
+        rows = self.order[:, None]
+        return torch.cat([self.y_rows[rows, index], self.theta * self.s_rows[rows, index]])
+
+    def gram(self):
+        """[Y; S][Y; S]ᵀ over all variables, (2col, 2col)."""
+        return torch.cat([torch.cat([self.gram_yy, self.gram_sy.T], 1),
+                          torch.cat([self.gram_sy, self.gram_ss], 1)])
+
+    def gram_over(self, index):
+        """[Y; S][Y; S]ᵀ over the variables `index` only, summed in blocks of variables."""
+        col = self.col
+        out = torch.zeros(2 * col, 2 * col, dtype=torch.float64, device=self.device)
+        for part in index.split(BREAKPOINT_CHUNK * 16):
+            rows = self.order[:, None]
+            V = torch.cat([self.y_rows[rows, part], self.s_rows[rows, part]])
+            out += V @ V.T
+        return out
+
+    def update(self, step, d):
+        """matupd then formt: take the pair (s, y) of `step` (dropping the oldest beyond m), θ =
+        yᵀy / sᵀy, the new row of SᵀY and column of SᵀS, T's Cholesky factor and M; a T that is
+        not positive definite refreshes the memory. Returns cauchy's W̃ᵀd for the direction d,
+        taken in the same pass over S and Y as the new pair's products."""
+        if self.y_rows is None:
+            self.s_rows = torch.empty(self.m, self.n, dtype=torch.float64, device=self.device)
+            self.y_rows = torch.empty_like(self.s_rows)
+        keep = slice(1, None) if self.col == self.m else slice(None)
+        slot = self.slots.pop(0) if self.col == self.m else self.col
+        self.s_rows[slot], self.y_rows[slot] = step.s, step.y
+        self.slots.append(slot)
+        self.order = torch.tensor(self.slots, device=self.device)
+        col = self.col
+        p_d, p_s, p_y = self.products([d, step.s, step.y])
+        self.gram_yy = _grown(self.gram_yy[keep, keep], p_y[:col], p_y[:col])
+        self.gram_ss = _grown(self.gram_ss[keep, keep], p_s[col:], p_s[col:])
+        self.gram_sy = _grown(self.gram_sy[keep, keep], row=p_s[:col], column=p_y[col:])
+        new = torch.tensor([step.sy, step.ss], dtype=torch.float64, device=self.device)
+        self.sy_diag = torch.cat([self.sy_diag[keep], new[:1]])
+        self.ss_diag = torch.cat([self.ss_diag[keep], new[1:]])
+        self.theta = step.yy / step.sy
+        self.middle = middle_matrix(self)
+        if self.middle is None:
+            self.refresh()
+        return self.scaled(p_d)
+
+    def scaled(self, product):
+        """W̃ᵀv = [Yv; θSv] from [Yv, Sv]."""
+        return torch.cat([product[:self.col], self.theta * product[self.col:]])
+
+
+def _grown(matrix, row, column):
+    """`matrix` with a last row and column added (their shared corner from `row`)."""
+    matrix = torch.cat([matrix, column[:-1, None]], 1)
+    return torch.cat([matrix, row[None, :]])
+
+
+def middle_matrix(memory):
+    """M, the 2col × 2col middle matrix of B = θI − W M Wᵀ (BLNZ eq. 3.4):
+    M⁻¹ = [[−D, Lᵀ], [L, θSᵀS]], applied as the code's bmv applies it, through the Cholesky
+    factor J of T = θSᵀS + L D⁻¹ Lᵀ (formt; BLNZ eq. 3.5 ff.). None if T is not positive
+    definite."""
+    col, theta = memory.col, memory.theta
+    D = memory.sy_diag
+    L = torch.tril(memory.gram_sy, -1)               # s_iᵀy_j, i > j
+    SS = torch.triu(memory.gram_ss, 1) + torch.diag(memory.ss_diag)
+    SS = SS + torch.triu(SS, 1).T
+    J, info = torch.linalg.cholesky_ex(theta * SS + (L / D) @ L.T)
+    if int(info):
+        return None
+    V = torch.eye(2 * col, dtype=torch.float64, device=memory.device)
+    V1, V2 = V[:col], V[col:]
+    # [D^½ 0; −L D^-½ J] [P1; P2] = [V1; V2], then [−D^½ D^-½Lᵀ; 0 Jᵀ] [P1; P2] = [P1; P2]
+    P2 = torch.linalg.solve_triangular(J, V2 + L @ (V1 / D[:, None]), upper=False)
+    P2 = torch.linalg.solve_triangular(J.T, P2, upper=True)
+    root = D.sqrt()[:, None]
+    P1 = -(V1 / root) / root + (L.T @ P2) / D[:, None]
+    return torch.cat([P1, P2])
+
+
+@dataclass
+class Path:
+    """The projected steepest-descent path x(t) = P(x − t g) (BLNZ eq. 4.1; cauchy's setup)."""
+    d: torch.Tensor       # −g where the variable moves, 0 where a bound holds it
+    held: torch.Tensor    # held at a bound the gradient pushes against, or fixed (iwhere 1, 2, 3)
+    t: torch.Tensor       # the breakpoint t_i where x_i(t) meets its bound (BLNZ eq. 4.2)
+    breaks: torch.Tensor  # the variable moves towards a bound: it has a breakpoint
+    count: int            # the number of breakpoints
+    bounded: bool         # every moving variable moves towards a bound (cauchy's bnded)
+
+
+def projected_gradient_path(x, g, box):
+    """Path of x, g in box: which variables move along −g, and their breakpoints t_i =
+    (x_i − l_i)/g_i for g_i > 0, (x_i − u_i)/g_i for g_i < 0 (BLNZ eq. 4.2; cauchy's loop 50)."""
+    to_low, to_high = x - box.low, box.high - x     # inf where there is no bound
+    held = box.fixed | ((to_low <= 0) & (g >= 0)) | ((to_high <= 0) & (g <= 0))
+    d = torch.where(held, 0.0, -g)
+    t = torch.where(g > 0, to_low, to_high) / g.abs()  # inf (or nan where g = 0) without a breakpoint
+    breaks = ~held & (t < math.inf)
+    count, runaway = torch.stack([breaks.sum(), (~held & ~breaks & (g != 0)).sum()]).tolist()
+    return Path(d, held, t, breaks, int(count), bounded=not runaway)
+
+
+@dataclass
+class CauchyPoint:
+    """The generalized Cauchy point x^c and what the subspace minimisation takes from it."""
+    x: torch.Tensor     # x^c
+    free: torch.Tensor  # the variables free at x^c (the code's iwhere ≤ 0): the subspace's Z
+    c: torch.Tensor     # W̃ᵀ(x^c − x) (BLNZ eq. 4.8)
+    p: torch.Tensor     # W̃ᵀd over the variables still moving at x^c
+    t: float            # t*: x^c = x + t*·d on those variables
+
+
+@dataclass
+class _Segment:
+    """The quadratic model along the path from the last breakpoint passed (BLNZ eqs. 4.5–4.9)."""
+    t: float            # t_{j−1}, the last breakpoint passed
+    t_sum: float        # the same, summed from the segments' lengths as the code sums them
+    f1: float           # f'_j, the slope at t_{j−1}
+    f2: float           # f''_j, the curvature (kept above EPS times its first value)
+    dt_min: float       # Δt* = −f'/f'', the model's minimiser beyond t_{j−1}
+    p: torch.Tensor     # W̃ᵀd over the variables still moving
+    c: torch.Tensor     # W̃ᵀ(x(t_{j−1}) − x)
+
+
+def generalized_cauchy_point(x, path, box, memory, p):
+    """x^c, the first local minimiser of the quadratic model m(x) = gᵀ(x − x_k)
+    + ½(x − x_k)ᵀB(x − x_k) along the projected steepest-descent path (BLNZ §4, cauchy).
+
+    The breakpoints are visited in increasing order, segment by segment as the code does, but in
+    sorted chunks whose slopes and curvatures are cumulative sums (`_pass_breakpoints`); the
+    chunks hold only the breakpoints before the current segment's minimiser, t + Δt*."""
+    theta = memory.theta
+    f1 = -float(path.d @ path.d)                           # f' = −dᵀd (eq. 4.5)
+    if f1 == 0:
+        return CauchyPoint(x, ~path.held, torch.zeros_like(p), p, 0.0)
+    f2 = f2_first = -theta * f1                            # f'' = θdᵀd − dᵀW M Wᵀd (eq. 4.6)
+    if memory.col:
+        f2 -= float(p @ (memory.middle @ p))
+    segment = _Segment(0.0, 0.0, f1, f2, -f1 / f2 if f2 else math.inf, p, torch.zeros_like(p))
+    remaining, left, passed = path.breaks.clone(), path.count, []
+    while left:
+        reach = (segment.t + max(segment.dt_min, 0.0)) * (1 + 1e-12)  # a margin over rounding
+        candidates = (remaining & (path.t <= reach)).nonzero().squeeze(1)
+        if not len(candidates):
+            break  # the next breakpoint lies beyond this segment's minimiser
+        # sorted by t, ties by index (the code's heap may order ties otherwise)
+        candidates = candidates[torch.sort(path.t[candidates], stable=True).indices]
+        stopped = False
+        for chunk in candidates.split(BREAKPOINT_CHUNK):
+            while len(chunk) and not stopped:
+                k, stopped = _pass_breakpoints(chunk, x, path, box, memory, segment, EPS * f2_first)
+                remaining[chunk[:k]] = False
+                passed.append(chunk[:k])
+                left -= k
+                chunk = chunk[k:]
+        if stopped:
+            break
+    if path.count and not left:  # all passed: the code stops at the last if all variables meet a bound
+        segment.dt_min = 0.0 if path.bounded else -segment.f1 / segment.f2
+    dt_min = max(segment.dt_min, 0.0)
+    t_star = segment.t_sum + dt_min
+    passed = torch.cat(passed) if passed else path.t.new_zeros(0, dtype=torch.long)
+    d = path.d.index_fill(0, passed, 0.0)
+    xcp = x + t_star * d
+    xcp[passed] = torch.where(path.d[passed] > 0, box.high[passed], box.low[passed])
+    return CauchyPoint(xcp, ~path.held.index_fill(0, passed, True), segment.c + dt_min * segment.p,
+                       segment.p, t_star)
+
+
+def _first(mask):
+    """The index of the first True in a 1-d mask, or its length."""
+    return int(mask.to(torch.int8).argmax()) if bool(mask.any()) else len(mask)
+
+
+def _pass_breakpoints(chunk, x, path, box, memory, segment, f2_floor):
+    """Pass the breakpoints `chunk` (sorted) while the model decreases up to each, updating
+    `segment` as the code's loop updates f', f'', p and c at each (BLNZ eqs. 4.9–4.11, with the
+    code's floor on f''). Returns how many were passed and whether the minimiser was found."""
+    theta, K = memory.theta, len(chunk)
+    tb, db = path.t[chunk], path.d[chunk]
+    dt = torch.diff(tb, prepend=tb.new_tensor([segment.t]))
+    zb = torch.where(db > 0, box.high[chunk], box.low[chunk]) - x[chunk]
+    f2_steps = -theta * db * db
+    f1_steps = db * db - theta * db * zb
+    if memory.col:
+        wb = memory.columns(chunk)                           # w_b, the rows of W at b
+        vb = memory.middle @ wb
+        moved = wb * db
+        p_before = segment.p[:, None] - (moved.cumsum(1) - moved)
+        c_after = segment.c[:, None] + (p_before * dt).cumsum(1)
+        f2_steps = f2_steps + 2 * db * (p_before * vb).sum(0) - db * db * (wb * vb).sum(0)
+        f1_steps = f1_steps + db * (c_after * vb).sum(0)
+    f2_seq = torch.cat([f2_steps.new_tensor([segment.f2]), f2_steps]).cumsum(0)[1:]
+    # the code floors f'' at every breakpoint; the sums hold up to the first floored one
+    K = min(K, _first(f2_seq < f2_floor) + 1)
+    f2_seq[K - 1] = f2_seq[K - 1].clamp_min(f2_floor)
+    f2_before = torch.cat([f2_seq.new_tensor([segment.f2]), f2_seq[:K - 1]])
+    f1_seq = torch.cat([f1_steps.new_tensor([segment.f1]), dt[:K] * f2_before + f1_steps[:K]]).cumsum(0)[1:]
+    dt_min_seq = -f1_seq / f2_seq[:K]
+    dt_min_before = torch.cat([dt_min_seq.new_tensor([segment.dt_min]), dt_min_seq[:-1]])
+    k = _first(dt_min_before < dt[:K])   # the minimiser lies before breakpoint k
+    if k:
+        t_sum = torch.cat([dt.new_tensor([segment.t_sum]), dt[:k]]).cumsum(0)[-1]
+        values = torch.stack([tb[k - 1], t_sum, f1_seq[k - 1], f2_seq[k - 1], dt_min_seq[k - 1]])
+        segment.t, segment.t_sum, segment.f1, segment.f2, segment.dt_min = values.tolist()
+        if memory.col:
+            segment.p = p_before[:, k - 1] - moved[:, k - 1]
+            segment.c = c_after[:, k - 1]
+    return k, k < K
+
+
+def gram_split(memory, free):
+    """The Gram matrices [Y; S][Y; S]ᵀ over the free and over the active variables (formk's
+    wn1): the smaller set summed directly, the other as the difference from all variables'."""
+    n_free = int(free.sum())
+    if n_free <= memory.n - n_free:
+        free_gram = memory.gram_over(free.nonzero().squeeze(1))
+        return free_gram, memory.gram() - free_gram
+    active_gram = memory.gram_over((~free).nonzero().squeeze(1))
+    return memory.gram() - active_gram, active_gram
+
+
+def formk(memory, free_gram, active_gram):
+    """The LELᵀ factorization of K = [[−D − YᵀZZᵀY/θ, L_aᵀ − R_zᵀ], [L_a − R_z, θSᵀAAᵀS]]
+    (BLNZ §5.1, eq. 5.11; formk), Z the free and A the active variables at x^c, L_a the strict
+    lower triangle of SᵀAAᵀY and R_z the upper triangle of SᵀZZᵀY: the upper triangular
+    [[U11, U12], [0, U22]] with K = Lᵀ E L, E = diag(−I, I). None if K is not so factorizable."""
+    col, theta = memory.col, memory.theta
+    YY_free, SY_free = free_gram[:col, :col], free_gram[col:, :col]
+    SY_active, SS_active = active_gram[col:, :col], active_gram[col:, col:]
+    U11, info = torch.linalg.cholesky_ex(torch.diag(memory.sy_diag) + YY_free / theta, upper=True)
+    if int(info):
+        return None
+    B12 = (torch.triu(SY_free) - torch.tril(SY_active, -1)).T
+    U12 = torch.linalg.solve_triangular(U11.T, B12, upper=False)
+    U22, info = torch.linalg.cholesky_ex(theta * SS_active + U12.T @ U12, upper=True)
+    if int(info):
+        return None
+    return torch.cat([torch.cat([U11, U12], 1), torch.cat([torch.zeros_like(U12), U22], 1)])
+
+
+def solve_k(factor, v):
+    """K⁻¹v from formk's factor (subsm's two triangular solves)."""
+    col = len(v) // 2
+    w = torch.linalg.solve_triangular(factor.T, v[:, None], upper=False)
+    w[:col] = -w[:col]
+    return torch.linalg.solve_triangular(factor, w, upper=True)[:, 0]
+
+
+def subspace_minimisation(x, g, box, memory, cp):
+    """z, the minimiser of the model over the variables free at x^c (BLNZ §5.1, the direct primal
+    method; cmprlb, subsm): the Newton step du = −(ZᵀBZ)⁻¹ r from x^c, r = Zᵀ(g + B(x^c − x))
+    the reduced gradient (eq. 5.4), then the 3.0 code's projection. None if K is singular."""
+    theta, col = memory.theta, memory.col
+    free_gram, active_gram = gram_split(memory, cp.free)
+    factor = formk(memory, free_gram, active_gram)
+    if factor is None:
+        return None
+    Mc = memory.middle @ cp.c
+    r0 = torch.where(cp.free, -theta * (cp.x - x) - g, 0.0)  # −r without its W̃ᵀ M c term (cmprlb)
+    scale = torch.cat([torch.ones(col, dtype=torch.float64, device=memory.device),
+                       torch.full((col,), theta, dtype=torch.float64, device=memory.device)])
+    # subsm's W̃_Z r, r = r0 + W̃_Zᵀ M c; on Z r0 = (1 − θt*)d, so W̃_Z r0 = (1 − θt*)p: no pass over S, Y
+    wv = (1 - theta * cp.t) * cp.p + (scale[:, None] * free_gram * scale) @ Mc
+    u = Mc + solve_k(factor, wv) / theta
+    du = torch.where(cp.free, (r0 + memory.combination(u[:col], theta * u[col:])) / theta, 0.0)
+    return projected_subspace_step(x, g, box, cp, du)
+
+
+def projected_subspace_step(x, g, box, cp, du):
+    """The end of subsm (L-BFGS-B 3.0, Morales & Nocedal 2011 §2): x^c + du projected into the
+    box; if that projection is no descent direction from x, the step back along du from x^c to
+    the first bound instead."""
+    z = torch.clamp(cp.x + du, box.low, box.high)
+    if not bool((cp.free & ((z == box.low) | (z == box.high))).any()):
+        return z
+    if float((z - x) @ g) <= 0:
+        return z
+    room = torch.where(du < 0, box.low, box.high) - cp.x
+    ratio = torch.where(cp.free & (du != 0), (room / du).clamp_min(0.0), math.inf)
+    first = int(torch.argmin(ratio))
+    alpha = min(1.0, float(ratio[first]))
+    if alpha == 1.0:
+        return cp.x + du
+    bound = box.high[first] if float(du[first]) > 0 else box.low[first]
+    z = cp.x + alpha * du.index_fill(0, torch.tensor([first], device=du.device), 0.0)
+    z[first] = bound
+    return z
+
+
+def maximum_step(x, d, box, iteration):
+    """lnsrlb's stpmax: the longest step along d within the box (1 in the first iteration of a
+    constrained problem, 1e10 without bounds)."""
+    if not box.constrained:
+        return UNBOUNDED_STEP
+    if iteration == 0:
+        return 1.0
+    room = torch.where(d < 0, box.low, box.high) - x
+    smallest = float(torch.where(d != 0, room / d, math.inf).min())
+    return 0.0 if smallest <= 0 else min(UNBOUNDED_STEP, smallest)
+
+
+class MoreThuente:
+    """The line search of Moré & Thuente (1994) for the strong Wolfe conditions
+    f(stp) ≤ f(0) + ftol·stp·f'(0), |f'(stp)| ≤ gtol·|f'(0)|, as MINPACK-2's dcsrch, with
+    lnsrlb's constants. `step(f, g)` takes f and f' at `stp` and says "FG" (evaluate at the new
+    `stp`), "CONVERGENCE" or "WARNING" (both end the search at the current stp)."""
+
+    def __init__(self, f, g, stp, stpmax, stpmin=0.0):
+        self.error = stp < stpmin or stp > stpmax or g >= 0 or stpmax < stpmin
+        self.stp, self.stpmin, self.stpmax = stp, stpmin, stpmax
+        self.brackt, self.stage = False, 1
+        self.finit, self.ginit, self.gtest = f, g, SUFFICIENT_DECREASE * g
+        self.width = stpmax - stpmin
+        self.width1 = self.width / 0.5
+        self.stx, self.fx, self.gx = 0.0, f, g
+        self.sty, self.fy, self.gy = 0.0, f, g
+        self.stmin, self.stmax = 0.0, stp + EXTRAPOLATE_MAX * stp
+
+    def step(self, f, g):
+        """One call of dcsrch after the first."""
+        stp = self.stp
+        ftest = self.finit + stp * self.gtest
+        if self.stage == 1 and f <= ftest and g >= 0:
+            self.stage = 2
+        task = "FG"
+        if self.brackt and (stp <= self.stmin or stp >= self.stmax):
+            task = "WARNING"  # rounding errors prevent progress
+        if self.brackt and self.stmax - self.stmin <= XTOL * self.stmax:
+            task = "WARNING"  # xtol test satisfied
+        if stp == self.stpmax and f <= ftest and g <= self.gtest:
+            task = "WARNING"  # stp = stpmax
+        if stp == self.stpmin and (f > ftest or g >= self.gtest):
+            task = "WARNING"  # stp = stpmin
+        if f <= ftest and abs(g) <= CURVATURE * -self.ginit:
+            task = "CONVERGENCE"
+        if task != "FG":
+            return task
+        if self.stage == 1 and f <= self.fx and f > ftest:
+            # the modified function ψ(stp) = f(stp) − f(0) − ftol·stp·f'(0) until it has a
+            # nonpositive value and a nonnegative derivative
+            gtest = self.gtest
+            stx, fxm, gxm, sty, fym, gym, stp, self.brackt = dcstep(
+                self.stx, self.fx - self.stx * gtest, self.gx - gtest,
+                self.sty, self.fy - self.sty * gtest, self.gy - gtest,
+                stp, f - stp * gtest, g - gtest, self.brackt, self.stmin, self.stmax)
+            self.stx, self.sty = stx, sty
+            self.fx, self.fy = fxm + stx * gtest, fym + sty * gtest
+            self.gx, self.gy = gxm + gtest, gym + gtest
+        else:
+            (self.stx, self.fx, self.gx, self.sty, self.fy, self.gy, stp, self.brackt) = dcstep(
+                self.stx, self.fx, self.gx, self.sty, self.fy, self.gy, stp, f, g,
+                self.brackt, self.stmin, self.stmax)
+        if self.brackt:  # bisect when the bracket does not shrink fast enough
+            if abs(self.sty - self.stx) >= 0.66 * self.width1:
+                stp = self.stx + 0.5 * (self.sty - self.stx)
+            self.width1, self.width = self.width, abs(self.sty - self.stx)
+            self.stmin, self.stmax = min(self.stx, self.sty), max(self.stx, self.sty)
+        else:
+            self.stmin = stp + EXTRAPOLATE_MIN * (stp - self.stx)
+            self.stmax = stp + EXTRAPOLATE_MAX * (stp - self.stx)
+        stp = min(max(stp, self.stpmin), self.stpmax)
+        if self.brackt and (stp <= self.stmin or stp >= self.stmax
+                            or self.stmax - self.stmin <= XTOL * self.stmax):
+            stp = self.stx  # no progress possible: the best step so far
+        self.stp = float(stp)
+        return "FG"
+
+
+def dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
+    """MINPACK-2's dcstep: the safeguarded cubic/quadratic step of Moré & Thuente (1994, §4) and
+    the new interval of uncertainty [stx, sty]. Returns (stx, fx, dx, sty, fy, dy, stp, brackt).
+    In numpy scalars, so that divisions by zero give C's inf and nan."""
+    stx, fx, dx, sty, fy, dy, stp, fp, dp = map(np.float64, (stx, fx, dx, sty, fy, dy, stp, fp, dp))
+    with np.errstate(all="ignore"):
+        sgnd = dp * (dx / abs(dx))
+        if fp > fx:  # 1: higher function value; the minimum is bracketed
+            theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
+            s = max(abs(theta), abs(dx), abs(dp))
+            gamma = s * np.sqrt((theta / s) ** 2 - (dx / s) * (dp / s))
+            if stp < stx:
+                gamma = -gamma
+            p = (gamma - dx) + theta
+            q = ((gamma - dx) + gamma) + dp
+            stpc = stx + (p / q) * (stp - stx)
+            stpq = stx + ((dx / ((fx - fp) / (stp - stx) + dx)) / 2.0) * (stp - stx)
+            stpf = stpc if abs(stpc - stx) < abs(stpq - stx) else stpc + (stpq - stpc) / 2.0
+            brackt = True
+        elif sgnd < 0.0:  # 2: derivatives of opposite sign; bracketed
+            theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
+            s = max(abs(theta), abs(dx), abs(dp))
+            gamma = s * np.sqrt((theta / s) ** 2 - (dx / s) * (dp / s))
+            if stp > stx:
+                gamma = -gamma
+            p = (gamma - dp) + theta
+            q = ((gamma - dp) + gamma) + dx
+            stpc = stp + (p / q) * (stx - stp)
+            stpq = stp + (dp / (dp - dx)) * (stx - stp)
+            stpf = stpc if abs(stpc - stp) > abs(stpq - stp) else stpq
+            brackt = True
+        elif abs(dp) < abs(dx):  # 3: the derivative decreases in magnitude
+            theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
+            s = max(abs(theta), abs(dx), abs(dp))
+            gamma = s * np.sqrt(max(0.0, (theta / s) ** 2 - (dx / s) * (dp / s)))
+            if stp > stx:
+                gamma = -gamma
+            p = (gamma - dp) + theta
+            q = (gamma + (dx - dp)) + gamma
+            r = p / q
+            if r < 0.0 and gamma != 0.0:
+                stpc = stp + r * (stx - stp)
+            else:
+                stpc = stpmax if stp > stx else stpmin
+            stpq = stp + (dp / (dp - dx)) * (stx - stp)
+            if brackt:
+                stpf = stpc if abs(stpc - stp) < abs(stpq - stp) else stpq
+                if stp > stx:
+                    stpf = min(stp + 0.66 * (sty - stp), stpf)
+                else:
+                    stpf = max(stp + 0.66 * (sty - stp), stpf)
+            else:
+                stpf = stpc if abs(stpc - stp) > abs(stpq - stp) else stpq
+                stpf = max(stpmin, min(stpmax, stpf))
+        elif brackt:  # 4: the derivative does not decrease; step to the cubic's minimiser in [stp, sty]
+            theta = 3.0 * (fp - fy) / (sty - stp) + dy + dp
+            s = max(abs(theta), abs(dy), abs(dp))
+            gamma = s * np.sqrt((theta / s) ** 2 - (dy / s) * (dp / s))
+            if stp > sty:
+                gamma = -gamma
+            p = (gamma - dp) + theta
+            q = ((gamma - dp) + gamma) + dy
+            stpf = stp + (p / q) * (sty - stp)
+        else:
+            stpf = stpmax if stp > stx else stpmin
+    if fp > fx:
+        sty, fy, dy = stp, fp, dp
+    else:
+        if sgnd < 0.0:
+            sty, fy, dy = stx, fx, dx
+        stx, fx, dx = stp, fp, dp
+    return (float(stx), float(fx), float(dx), float(sty), float(fy), float(dy), float(stpf),
+            brackt)
+
+
+@dataclass
+class _Evaluated:
+    """The point fun was last called at, which scipy's ScalarFunction does not evaluate again."""
+    x: torch.Tensor
+    f: float
+    g: torch.Tensor
+
+
+def evaluate(fun, x, iteration):
+    """(f as a float, g) at x; NonFiniteLoss if either is not finite."""
+    f, g = fun(x)
+    f = float(f)
+    if not (math.isfinite(f) and bool(torch.isfinite(g).all())):
+        raise NonFiniteLoss(f, iteration)
+    return f, g
+
+
+@dataclass
+class _Search:
+    """A line search's outcome: the new point (None if it failed) and what it cost."""
+    x: torch.Tensor | None
+    f: float
+    g: torch.Tensor
+    step: Step | None
+    evaluations: int
+    last: _Evaluated
+
+
+def line_search(fun, state, d, z, box, last):
+    """lnsrlb: Moré–Thuente along d = z − x from x, starting at stp = 1 (x + d = z), or in the
+    first iteration of a problem not boxed at min(1/‖d‖, stpmax); trial points outside the box
+    are projected into it. Fails on an ascent direction, or when a 21st evaluation would be
+    needed, or (unlike the code, whose search then runs on stale values) on invalid arguments."""
+    x, f, g = state.x, state.f, state.g
+    dnorm = float(torch.linalg.vector_norm(d))
+    stpmax = maximum_step(x, d, box, state.iteration)
+    stp = min(1.0 / dnorm, stpmax) if state.iteration == 0 and not box.boxed else 1.0
+    gd_old = float(g @ d)
+    failed = _Search(None, f, g, None, 0, last)
+    if gd_old >= 0:
+        return failed
+    search = MoreThuente(f, gd_old, stp, stpmax)
+    if search.error:
+        return failed
+    for _ in range(MAX_LINE_SEARCH):
+        stp = search.stp
+        x_t = z if stp == 1.0 else torch.clamp(stp * d + x, box.low, box.high)
+        if not torch.equal(x_t, last.x):
+            last = _Evaluated(x_t, *evaluate(fun, x_t, state.iteration + 1))
+            failed.evaluations += 1
+        gd = float(last.g @ d)
+        if search.step(last.f, gd) != "FG":
+            s = d if stp == 1.0 else stp * d
+            y = last.g - g
+            step = Step(s, y, sy=(gd - gd_old) * stp, ss=stp * stp * dnorm ** 2,
+                        yy=float(torch.linalg.vector_norm(y)) ** 2, descent=-gd_old * stp, f_old=f)
+            return _Search(x_t, last.f, last.g, step, failed.evaluations, last)
+    failed.last = last
+    return failed
+
+
+@dataclass
+class State:
+    """Where L-BFGS-B stands between two iterations: the iterate, the memory (in place, shared
+    with the states that follow), and the step of the last iteration, not yet in the memory."""
+    x: torch.Tensor
+    f: float
+    g: torch.Tensor
+    memory: Memory
+    iteration: int = 0      # the code's iter: the first iteration's step is special
+    evaluations: int = 1    # calls of fun, counted as scipy's nfev counts them
+    step: Step | None = None
+
+    @property
+    def S(self):
+        """The s of the pairs in the memory, (pairs, n), oldest first."""
+        return self.memory.pairs()[0]
+
+    @property
+    def Y(self):
+        """The y of the pairs in the memory, (pairs, n), oldest first."""
+        return self.memory.pairs()[1]
+
+    @property
+    def theta(self):
+        """θ of B = θI − W M Wᵀ."""
+        return self.memory.theta
+
+
+class Abnormal(Exception):
+    """The line search failed with no curvature pairs to drop (scipy's "ABNORMAL" stop)."""
+
+    def __init__(self, state):
+        super().__init__(ABNORMAL)
+        self.state = state
+
+
+def start(fun, x0, bounds, maxcor=MAXCOR):
+    """The State at x0 projected into the bounds, with f and g evaluated there."""
+    box = Box.of(bounds)
+    x = torch.clamp(x0, box.low, box.high)
+    f, g = evaluate(fun, x, 1)
+    return State(x, f, g, Memory(x.numel(), maxcor, x.device))
+
+
+def iterate(fun, state, bounds):
+    """One iteration of L-BFGS-B (mainlb's loop): the last step into the memory unless the code
+    skips it (sᵀy ≤ ε·(−g_oldᵀs)), the generalized Cauchy point, the subspace minimisation, the
+    line search. A failed line search drops the memory and starts over from the Cauchy point;
+    raises Abnormal when there was no memory to drop. The memory is updated in place."""
+    box = Box.of(bounds)
+    memory, x, f, g = state.memory, state.x, state.f, state.g
+    path = projected_gradient_path(x, g, box)
+    step = state.step
+    if step is not None and step.sy > EPS * step.descent:
+        p = memory.update(step, path.d)
+    else:
+        p = memory.scaled(memory.products([path.d])[0])
+    last, evaluations = _Evaluated(x, f, g), state.evaluations
+    while True:
+        if memory.col and not box.constrained:  # mainlb takes no Cauchy point without bounds
+            free = torch.ones_like(path.held)
+            cp = CauchyPoint(x, free, torch.zeros_like(p), p, 0.0)
+        else:
+            cp = generalized_cauchy_point(x, path, box, memory, p)
+        z = cp.x
+        if memory.col and bool(cp.free.any()):
+            z = subspace_minimisation(x, g, box, memory, cp)
+        if z is not None:
+            search = line_search(fun, state, z - x, z, box, last)
+            evaluations += search.evaluations
+            last = search.last
+            if search.x is not None:
+                return State(search.x, search.f, search.g, memory, state.iteration + 1, evaluations,
+                             search.step)
+            if not memory.col:
+                raise Abnormal(State(x, f, g, memory, state.iteration + 1, evaluations))
+        memory.refresh()
+        p = p[:0]
+
+
+def projected_gradient_norm(x, g, box):
+    """max_i |proj g_i|, the gradient projected onto the box's tangent cone (projgr)."""
+    projected = torch.where(g < 0, torch.maximum(x - box.high, g), torch.minimum(x - box.low, g))
+    return float(projected.abs().max())
+
+
+def converged(state, box, pgtol, tol):
+    """mainlb's stop tests after an iteration (and, before the first, the gradient's): the
+    message of the one met, or None."""
+    if projected_gradient_norm(state.x, state.g, box) <= pgtol:
+        return CONVERGED_GRADIENT
+    if state.step is not None:
+        f_old, f = state.step.f_old, state.f
+        if f_old - f <= tol * max(abs(f_old), abs(f), 1.0):
+            return CONVERGED_F
+    return None
+
+
+def lbfgsb(fun, x0, bounds, iterations, callback=None, *, maxcor=MAXCOR, ftol=0.0, gtol=0.0,
+           maxfun=None):
+    """Minimise `fun(x) -> (f, g)` (f a 0-d float64 tensor, g a float64 tensor like x) over
+    low ≤ x ≤ high from x0, bounds = (low, high) flat float64 tensors on x0's device, for at most
+    `iterations` iterations, as scipy.optimize.minimize(method="L-BFGS-B", jac=True, options=
+    dict(maxcor, ftol, gtol, maxiter=iterations, maxfun)) does. maxfun None means
+    max(15000, 20·iterations).
+
+    `callback(x, f)` (f a float) runs after every iteration. Returns (x, f, iterations done,
+    scipy's stop message). NonFiniteLoss when f or g is not finite; KeyboardInterrupt from fun
+    or callback propagates."""
+    box = Box.of(bounds)
+    maxfun = max(15000, 20 * iterations) if maxfun is None else maxfun
+    tol = ftol / np.finfo(float).eps * EPS   # factr·epsmch, as scipy passes ftol
+    state = start(fun, x0, box, maxcor)
+    if projected_gradient_norm(state.x, state.g, box) <= gtol:
+        return state.x, state.f, 0, CONVERGED_GRADIENT
+    done = 0
+    while True:
+        try:
+            state = iterate(fun, state, box)
+        except Abnormal as failure:
+            return failure.state.x, failure.state.f, done, ABNORMAL
+        done += 1
+        if callback is not None:
+            callback(state.x, state.f)
+        if done >= iterations:
+            return state.x, state.f, done, ITERATION_LIMIT
+        if state.evaluations > maxfun:
+            return state.x, state.f, done, EVALUATION_LIMIT
+        message = converged(state, box, gtol, tol)
+        if message:
+            return state.x, state.f, done, message
