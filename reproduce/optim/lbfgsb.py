@@ -33,7 +33,7 @@ XTOL = 0.1                      # lnsrlb's xtol: relative width of the bracket t
 EXTRAPOLATE_MIN, EXTRAPOLATE_MAX = 1.1, 4.0  # dcsrch's xtrapl, xtrapu
 UNBOUNDED_STEP = 1e10           # lnsrlb's stpmax where no bound limits the step
 BREAKPOINT_CHUNK = 4096         # breakpoints whose 2m-vectors are held at once in the Cauchy search
-CACHE_CHUNK = 1 << 15           # variables per block in a pass over S and Y on the CPU
+CACHE_CHUNK = 1 << 14           # variables per block in a pass over S and Y on the CPU
 
 CONVERGED_GRADIENT = "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
 CONVERGED_F = "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH"
@@ -88,27 +88,30 @@ class Step:
 
 class Memory:
     """The limited-memory BFGS matrix B = θI − W M Wᵀ, W = [Y, θS] (BLNZ §3, eq. 3.2): at most m
-    pairs (s, y), oldest first, with the code's sᵀy and sᵀs (matupd) and Cholesky factor of
-    T = θSᵀS + L D⁻¹ Lᵀ (formt), and the Gram matrices of S and Y over all variables (for formk).
+    pairs (s, y), oldest first; the code's SᵀY and SᵀS (matupd: their lower and upper triangles,
+    each entry taken when its newer pair came) and M (formt, bmv); and formk's Gram matrices of
+    Y and S over the variables free (Z) and active (A) at the last Cauchy point, updated as
+    formk updates them, by the variables entering and leaving the free set.
 
-    S and Y live in a ring of m rows, so that a new pair overwrites the oldest and nothing of size
-    m·n moves; `order` lists the rows oldest first. Updated in place."""
+    S and Y live in a ring of m rows, so that a new pair overwrites the oldest and nothing of
+    size m·n moves; `order` lists the rows oldest first. Updated in place."""
 
     def __init__(self, n, m, device):
         self.n, self.m, self.device = n, m, device
         self.s_rows = self.y_rows = None  # (m, n), made with the first pair
-        self.slots = []                   # rows of the pairs, oldest first
+        self.free = torch.ones(n, dtype=torch.float64, device=device)  # 1 on Z, 0 on A
+        self.moved_active = torch.zeros(0, dtype=torch.long, device=device)
         self.refresh()
 
     def refresh(self):
         """Forget every pair (the code's restart: col = 0, θ = 1)."""
-        self.slots = []
+        self.slots = []                   # rows of the pairs, oldest first
         self.order = torch.zeros(0, dtype=torch.long, device=self.device)
         self.theta = 1.0
         empty = torch.zeros(0, 0, dtype=torch.float64, device=self.device)
-        self.gram_yy = self.gram_sy = self.gram_ss = empty  # YᵀY, SᵀY (s_iᵀy_j), SᵀS
-        self.sy_diag = self.ss_diag = empty.reshape(0)       # the code's diagonals of SᵀY, SᵀS
-        self.middle = empty                                  # M (2col × 2col)
+        self.sy = self.ss = empty         # the code's sy (lower, diagonal) and ss (upper, diagonal)
+        self.yy_free = self.sy_free = self.ss_active = self.sy_active = empty  # formk's wn1
+        self.middle = empty               # M (2col × 2col)
 
     @property
     def col(self):
@@ -121,7 +124,7 @@ class Memory:
         memory = cls(S.shape[1], m, S.device)
         for s, y in zip(S, Y):
             memory.update(Step(s, y, sy=float(s @ y), ss=float(s @ s), yy=float(y @ y),
-                               descent=0.0, f_old=0.0), torch.zeros_like(s))
+                               descent=0.0, f_old=0.0))
         if memory.col < len(S):
             raise ValueError("these pairs do not make a positive definite B")
         return memory
@@ -145,8 +148,8 @@ class Memory:
         block = self.n if Y.is_cuda else CACHE_CHUNK
         for a in range(0, self.n, block):
             V = torch.stack([v[a:a + block] for v in vectors])
-            out[:, :col] += V @ Y[:, a:a + block].T
-            out[:, col:] += V @ S[:, a:a + block].T
+            out[:, :col].addmm_(V, Y[:, a:a + block].T)
+            out[:, col:].addmm_(V, S[:, a:a + block].T)
         return out[:, torch.cat([self.order, col + self.order])]
 
     def combination(self, a, b):
@@ -157,30 +160,15 @@ class Memory:
         return out.addmv_(self.s_rows[:self.col].T, in_rows[1])
 
     def columns(self, index):
-        """W̃ at the variables `index`: [Y; θS] restricted to them, (2col, len(index))."""
+        """Y and S at the variables `index`: two (col, len(index)) matrices."""
         rows = self.order[:, None]
-        return torch.cat([self.y_rows[rows, index], self.theta * self.s_rows[rows, index]])
+        return self.y_rows[rows, index], self.s_rows[rows, index]
 
-    def gram(self):
-        """[Y; S][Y; S]ᵀ over all variables, (2col, 2col)."""
-        return torch.cat([torch.cat([self.gram_yy, self.gram_sy.T], 1),
-                          torch.cat([self.gram_sy, self.gram_ss], 1)])
-
-    def gram_over(self, index):
-        """[Y; S][Y; S]ᵀ over the variables `index` only, summed in blocks of variables."""
-        col = self.col
-        out = torch.zeros(2 * col, 2 * col, dtype=torch.float64, device=self.device)
-        for part in index.split(BREAKPOINT_CHUNK * 16):
-            rows = self.order[:, None]
-            V = torch.cat([self.y_rows[rows, part], self.s_rows[rows, part]])
-            out += V @ V.T
-        return out
-
-    def update(self, step, d):
+    def update(self, step, d=None):
         """matupd then formt: take the pair (s, y) of `step` (dropping the oldest beyond m), θ =
-        yᵀy / sᵀy, the new row of SᵀY and column of SᵀS, T's Cholesky factor and M; a T that is
-        not positive definite refreshes the memory. Returns cauchy's W̃ᵀd for the direction d,
-        taken in the same pass over S and Y as the new pair's products."""
+        yᵀy / sᵀy, the new row of SᵀY and column of SᵀS, formk's new rows over Z and A, and M; a
+        T that is not positive definite refreshes the memory. Returns cauchy's W̃ᵀd for the
+        direction d, taken in the same pass over S and Y as the new pair's products."""
         if self.y_rows is None:
             self.s_rows = torch.empty(self.m, self.n, dtype=torch.float64, device=self.device)
             self.y_rows = torch.empty_like(self.s_rows)
@@ -190,22 +178,51 @@ class Memory:
         self.slots.append(slot)
         self.order = torch.tensor(self.slots, device=self.device)
         col = self.col
-        p_d, p_s, p_y = self.products([d, step.s, step.y])
-        self.gram_yy = _grown(self.gram_yy[keep, keep], p_y[:col], p_y[:col])
-        self.gram_ss = _grown(self.gram_ss[keep, keep], p_s[col:], p_s[col:])
-        self.gram_sy = _grown(self.gram_sy[keep, keep], row=p_s[:col], column=p_y[col:])
-        new = torch.tensor([step.sy, step.ss], dtype=torch.float64, device=self.device)
-        self.sy_diag = torch.cat([self.sy_diag[keep], new[:1]])
-        self.ss_diag = torch.cat([self.ss_diag[keep], new[1:]])
+        vectors = [step.s, step.y * self.free] + ([] if d is None else [d])
+        p_s, p_y_free, *p_d = self.products(vectors)
+        # s is 0 on A but where the step passed a breakpoint: its products over A from those only
+        Y_moved, S_moved = self.columns(self.moved_active)
+        s_moved = step.s[self.moved_active]
+        p_s_active = torch.cat([Y_moved @ s_moved, S_moved @ s_moved])
+        self.sy = _grown(self.sy[keep, keep], row=p_s[:col], column=torch.zeros_like(p_s[:col]))
+        self.ss = _grown(self.ss[keep, keep], row=torch.zeros_like(p_s[:col]), column=p_s[col:])
+        self.sy[-1, -1], self.ss[-1, -1] = step.sy, step.ss
+        self.yy_free = _grown(self.yy_free[keep, keep], p_y_free[:col], p_y_free[:col])
+        self.ss_active = _grown(self.ss_active[keep, keep], p_s_active[col:], p_s_active[col:])
+        self.sy_free = _grown(self.sy_free[keep, keep], p_s[:col] - p_s_active[:col], p_y_free[col:])
+        self.sy_active = _grown(self.sy_active[keep, keep], p_s_active[:col],
+                                torch.zeros_like(p_s[:col]))  # its upper triangle is not used
         self.theta = step.yy / step.sy
         self.middle = middle_matrix(self)
         if self.middle is None:
             self.refresh()
-        return self.scaled(p_d)
+        return None if d is None else self.scaled(p_d[0])
 
     def scaled(self, product):
         """W̃ᵀv = [Yv; θSv] from [Yv, Sv]."""
         return torch.cat([product[:self.col], self.theta * product[self.col:]])
+
+    def move(self, free, moved_active):
+        """Take the free set Z of a new Cauchy point (1.0 on Z, 0.0 on A) into formk's Gram
+        matrices, adding and removing the variables that entered and left it (formk, with
+        freev's lists), and the variables of A that the coming step moves (the breakpoints
+        passed)."""
+        changed = (free != self.free).nonzero().squeeze(1)
+        if self.col and len(changed):
+            Y, S = self.columns(changed)
+            sign = 2.0 * free[changed] - 1.0  # +1 entering Z, −1 leaving it
+            self.yy_free = self.yy_free + (Y * sign) @ Y.T
+            self.sy_free = self.sy_free + (S * sign) @ Y.T
+            self.ss_active = self.ss_active - (S * sign) @ S.T
+            self.sy_active = self.sy_active - (S * sign) @ Y.T
+        self.free, self.moved_active = free, moved_active
+
+    def free_gram(self):
+        """[Y; S][Y; S]ᵀ over Z: formk's blocks and SᵀZZᵀS = SᵀS − SᵀAAᵀS."""
+        ss = torch.triu(self.ss, 1)
+        ss_free = ss + ss.T + torch.diag(torch.diagonal(self.ss)) - self.ss_active
+        return torch.cat([torch.cat([self.yy_free, self.sy_free.T], 1),
+                          torch.cat([self.sy_free, ss_free], 1)])
 
 
 def _grown(matrix, row, column):
@@ -220,10 +237,10 @@ def middle_matrix(memory):
     factor J of T = θSᵀS + L D⁻¹ Lᵀ (formt; BLNZ eq. 3.5 ff.). None if T is not positive
     definite."""
     col, theta = memory.col, memory.theta
-    D = memory.sy_diag
-    L = torch.tril(memory.gram_sy, -1)               # s_iᵀy_j, i > j
-    SS = torch.triu(memory.gram_ss, 1) + torch.diag(memory.ss_diag)
-    SS = SS + torch.triu(SS, 1).T
+    D = torch.diagonal(memory.sy)
+    L = torch.tril(memory.sy, -1)                    # s_iᵀy_j, i > j
+    SS = torch.triu(memory.ss, 1)
+    SS = SS + SS.T + torch.diag(torch.diagonal(memory.ss))
     J, info = torch.linalg.cholesky_ex(theta * SS + (L / D) @ L.T)
     if int(info):
         return None
@@ -241,33 +258,40 @@ def middle_matrix(memory):
 class Path:
     """The projected steepest-descent path x(t) = P(x − t g) (BLNZ eq. 4.1; cauchy's setup)."""
     d: torch.Tensor       # −g where the variable moves, 0 where a bound holds it
-    held: torch.Tensor    # held at a bound the gradient pushes against, or fixed (iwhere 1, 2, 3)
+    moves: torch.Tensor   # not held at a bound the gradient pushes against, nor fixed (iwhere ≤ 0)
     t: torch.Tensor       # the breakpoint t_i where x_i(t) meets its bound (BLNZ eq. 4.2)
-    breaks: torch.Tensor  # the variable moves towards a bound: it has a breakpoint
-    count: int            # the number of breakpoints
+    count: int            # the number of breakpoints (moving variables with a finite t_i)
+    moving: int           # the number of moving variables
     bounded: bool         # every moving variable moves towards a bound (cauchy's bnded)
 
 
 def projected_gradient_path(x, g, box):
-    """Path of x, g in box: which variables move along −g, and their breakpoints t_i =
-    (x_i − l_i)/g_i for g_i > 0, (x_i − u_i)/g_i for g_i < 0 (BLNZ eq. 4.2; cauchy's loop 50)."""
-    to_low, to_high = x - box.low, box.high - x     # inf where there is no bound
-    held = box.fixed | ((to_low <= 0) & (g >= 0)) | ((to_high <= 0) & (g <= 0))
-    d = torch.where(held, 0.0, -g)
-    t = torch.where(g > 0, to_low, to_high) / g.abs()  # inf (or nan where g = 0) without a breakpoint
-    breaks = ~held & (t < math.inf)
-    count, runaway = torch.stack([breaks.sum(), (~held & ~breaks & (g != 0)).sum()]).tolist()
-    return Path(d, held, t, breaks, int(count), bounded=not runaway)
+    """Path of x, g in box: the breakpoints t_i = (x_i − l_i)/g_i for g_i > 0, (x_i − u_i)/g_i
+    for g_i < 0 (BLNZ eq. 4.2; cauchy's loop 50), and which variables move.
+
+    Without a comparison per case: the larger of (x_i − l_i)/g_i and (x_i − u_i)/g_i is the
+    breakpoint (the other is ≤ 0), inf without a bound. It is 0 for a variable at the bound the
+    gradient pushes against, or fixed, and nan for one at a bound with g_i = 0: the code holds
+    those (iwhere 1, 2, 3), and every other variable moves, with t_i > 0."""
+    t = torch.maximum((x - box.low).div_(g), (x - box.high).div_(g))
+    moves = t > 0
+    d = torch.where(moves, -g, 0.0)
+    finite = moves & (t < math.inf)
+    count, moving = torch.stack([finite.sum(), moves.sum()]).tolist()
+    bounded = box.boxed or not bool((moves & ~finite & (g != 0)).any())
+    return Path(d, moves, t, int(count), int(moving), bounded)
 
 
 @dataclass
 class CauchyPoint:
     """The generalized Cauchy point x^c and what the subspace minimisation takes from it."""
-    x: torch.Tensor     # x^c
-    free: torch.Tensor  # the variables free at x^c (the code's iwhere ≤ 0): the subspace's Z
-    c: torch.Tensor     # W̃ᵀ(x^c − x) (BLNZ eq. 4.8)
-    p: torch.Tensor     # W̃ᵀd over the variables still moving at x^c
-    t: float            # t*: x^c = x + t*·d on those variables
+    x: torch.Tensor       # x^c
+    free: torch.Tensor    # 1.0 on the variables free at x^c (iwhere ≤ 0: the subspace's Z), else 0.0
+    n_free: int           # |Z|
+    passed: torch.Tensor  # the breakpoints passed: variables set to a bound at x^c
+    c: torch.Tensor       # W̃ᵀ(x^c − x) (BLNZ eq. 4.8)
+    p: torch.Tensor       # W̃ᵀd over the variables still moving at x^c
+    t: float              # t*: x^c = x + t*·d on those variables
 
 
 @dataclass
@@ -290,26 +314,29 @@ def generalized_cauchy_point(x, path, box, memory, p):
     sorted chunks whose slopes and curvatures are cumulative sums (`_pass_breakpoints`); the
     chunks hold only the breakpoints before the current segment's minimiser, t + Δt*."""
     theta = memory.theta
+    no_breakpoint = torch.zeros(0, dtype=torch.long, device=x.device)
     f1 = -float(path.d @ path.d)                           # f' = −dᵀd (eq. 4.5)
     if f1 == 0:
-        return CauchyPoint(x, ~path.held, torch.zeros_like(p), p, 0.0)
+        return CauchyPoint(x, path.moves.to(torch.float64), path.moving, no_breakpoint,
+                           torch.zeros_like(p), p, 0.0)
     f2 = f2_first = -theta * f1                            # f'' = θdᵀd − dᵀW M Wᵀd (eq. 4.6)
     if memory.col:
         f2 -= float(p @ (memory.middle @ p))
     segment = _Segment(0.0, 0.0, f1, f2, -f1 / f2 if f2 else math.inf, p, torch.zeros_like(p))
-    remaining, left, passed = path.breaks.clone(), path.count, []
+    t_left = path.t.clone()  # the breakpoints not passed yet (passed ones become nan)
+    left, passed = path.count, [no_breakpoint]
     while left:
         reach = (segment.t + max(segment.dt_min, 0.0)) * (1 + 1e-12)  # a margin over rounding
-        candidates = (remaining & (path.t <= reach)).nonzero().squeeze(1)
+        candidates = ((t_left > 0) & (t_left <= reach)).nonzero().squeeze(1)
         if not len(candidates):
             break  # the next breakpoint lies beyond this segment's minimiser
         # sorted by t, ties by index (the code's heap may order ties otherwise)
-        candidates = candidates[torch.sort(path.t[candidates], stable=True).indices]
+        candidates = candidates[torch.sort(t_left[candidates], stable=True).indices]
         stopped = False
         for chunk in candidates.split(BREAKPOINT_CHUNK):
             while len(chunk) and not stopped:
                 k, stopped = _pass_breakpoints(chunk, x, path, box, memory, segment, EPS * f2_first)
-                remaining[chunk[:k]] = False
+                t_left[chunk[:k]] = math.nan
                 passed.append(chunk[:k])
                 left -= k
                 chunk = chunk[k:]
@@ -319,12 +346,12 @@ def generalized_cauchy_point(x, path, box, memory, p):
         segment.dt_min = 0.0 if path.bounded else -segment.f1 / segment.f2
     dt_min = max(segment.dt_min, 0.0)
     t_star = segment.t_sum + dt_min
-    passed = torch.cat(passed) if passed else path.t.new_zeros(0, dtype=torch.long)
-    d = path.d.index_fill(0, passed, 0.0)
-    xcp = x + t_star * d
+    passed = torch.cat(passed)
+    xcp = path.d.index_fill(0, passed, 0.0).mul_(t_star).add_(x)
     xcp[passed] = torch.where(path.d[passed] > 0, box.high[passed], box.low[passed])
-    return CauchyPoint(xcp, ~path.held.index_fill(0, passed, True), segment.c + dt_min * segment.p,
-                       segment.p, t_star)
+    free = path.moves.to(torch.float64).index_fill_(0, passed, 0.0)
+    return CauchyPoint(xcp, free, path.moving - len(passed), passed,
+                       segment.c + dt_min * segment.p, segment.p, t_star)
 
 
 def _first(mask):
@@ -343,7 +370,8 @@ def _pass_breakpoints(chunk, x, path, box, memory, segment, f2_floor):
     f2_steps = -theta * db * db
     f1_steps = db * db - theta * db * zb
     if memory.col:
-        wb = memory.columns(chunk)                           # w_b, the rows of W at b
+        Y, S = memory.columns(chunk)
+        wb = torch.cat([Y, theta * S])                    # w_b, the rows of W at b
         vb = memory.middle @ wb
         moved = wb * db
         p_before = segment.p[:, None] - (moved.cumsum(1) - moved)
@@ -369,31 +397,19 @@ def _pass_breakpoints(chunk, x, path, box, memory, segment, f2_floor):
     return k, k < K
 
 
-def gram_split(memory, free):
-    """The Gram matrices [Y; S][Y; S]ᵀ over the free and over the active variables (formk's
-    wn1): the smaller set summed directly, the other as the difference from all variables'."""
-    n_free = int(free.sum())
-    if n_free <= memory.n - n_free:
-        free_gram = memory.gram_over(free.nonzero().squeeze(1))
-        return free_gram, memory.gram() - free_gram
-    active_gram = memory.gram_over((~free).nonzero().squeeze(1))
-    return memory.gram() - active_gram, active_gram
-
-
-def formk(memory, free_gram, active_gram):
+def formk(memory):
     """The LELᵀ factorization of K = [[−D − YᵀZZᵀY/θ, L_aᵀ − R_zᵀ], [L_a − R_z, θSᵀAAᵀS]]
     (BLNZ §5.1, eq. 5.11; formk), Z the free and A the active variables at x^c, L_a the strict
     lower triangle of SᵀAAᵀY and R_z the upper triangle of SᵀZZᵀY: the upper triangular
     [[U11, U12], [0, U22]] with K = Lᵀ E L, E = diag(−I, I). None if K is not so factorizable."""
-    col, theta = memory.col, memory.theta
-    YY_free, SY_free = free_gram[:col, :col], free_gram[col:, :col]
-    SY_active, SS_active = active_gram[col:, :col], active_gram[col:, col:]
-    U11, info = torch.linalg.cholesky_ex(torch.diag(memory.sy_diag) + YY_free / theta, upper=True)
+    theta = memory.theta
+    U11, info = torch.linalg.cholesky_ex(torch.diag(torch.diagonal(memory.sy)) + memory.yy_free / theta,
+                                         upper=True)
     if int(info):
         return None
-    B12 = (torch.triu(SY_free) - torch.tril(SY_active, -1)).T
+    B12 = (torch.triu(memory.sy_free) - torch.tril(memory.sy_active, -1)).T
     U12 = torch.linalg.solve_triangular(U11.T, B12, upper=False)
-    U22, info = torch.linalg.cholesky_ex(theta * SS_active + U12.T @ U12, upper=True)
+    U22, info = torch.linalg.cholesky_ex(theta * memory.ss_active + U12.T @ U12, upper=True)
     if int(info):
         return None
     return torch.cat([torch.cat([U11, U12], 1), torch.cat([torch.zeros_like(U12), U22], 1)])
@@ -412,32 +428,31 @@ def subspace_minimisation(x, g, box, memory, cp):
     method; cmprlb, subsm): the Newton step du = −(ZᵀBZ)⁻¹ r from x^c, r = Zᵀ(g + B(x^c − x))
     the reduced gradient (eq. 5.4), then the 3.0 code's projection. None if K is singular."""
     theta, col = memory.theta, memory.col
-    free_gram, active_gram = gram_split(memory, cp.free)
-    factor = formk(memory, free_gram, active_gram)
+    factor = formk(memory)
     if factor is None:
         return None
     Mc = memory.middle @ cp.c
-    r0 = torch.where(cp.free, -theta * (cp.x - x) - g, 0.0)  # −r without its W̃ᵀ M c term (cmprlb)
     scale = torch.cat([torch.ones(col, dtype=torch.float64, device=memory.device),
                        torch.full((col,), theta, dtype=torch.float64, device=memory.device)])
-    # subsm's W̃_Z r, r = r0 + W̃_Zᵀ M c; on Z r0 = (1 − θt*)d, so W̃_Z r0 = (1 − θt*)p: no pass over S, Y
-    wv = (1 - theta * cp.t) * cp.p + (scale[:, None] * free_gram * scale) @ Mc
+    # subsm's W̃_Z r for cmprlb's r = r0 + W̃_Zᵀ M c, r0 = −g − θ(x^c − x) on Z: there r0 = (1 − θt*)d,
+    # so W̃_Z r0 = (1 − θt*) p and needs no pass over S and Y
+    wv = (1 - theta * cp.t) * cp.p + (scale[:, None] * memory.free_gram() * scale) @ Mc
     u = Mc + solve_k(factor, wv) / theta
-    du = torch.where(cp.free, (r0 + memory.combination(u[:col], theta * u[col:])) / theta, 0.0)
+    r = torch.sub(cp.x, x).mul_(-theta).sub_(g).add_(memory.combination(u[:col], theta * u[col:]))
+    du = r.mul_(1.0 / theta).mul_(cp.free)
     return projected_subspace_step(x, g, box, cp, du)
 
 
 def projected_subspace_step(x, g, box, cp, du):
     """The end of subsm (L-BFGS-B 3.0, Morales & Nocedal 2011 §2): x^c + du projected into the
-    box; if that projection is no descent direction from x, the step back along du from x^c to
-    the first bound instead."""
-    z = torch.clamp(cp.x + du, box.low, box.high)
-    if not bool((cp.free & ((z == box.low) | (z == box.high))).any()):
+    box; if a free variable ends at a bound and the projected point is no descent direction
+    from x, the step back along du from x^c to the first bound instead."""
+    z = torch.add(cp.x, du).clamp_(box.low, box.high)
+    # every active variable sits at a bound (held there, or set to it at x^c): any more is a free one
+    at_bound = int((torch.minimum(z - box.low, box.high - z) == 0).sum())
+    if at_bound == box.low.numel() - cp.n_free or float((z - x) @ g) <= 0:
         return z
-    if float((z - x) @ g) <= 0:
-        return z
-    room = torch.where(du < 0, box.low, box.high) - cp.x
-    ratio = torch.where(cp.free & (du != 0), (room / du).clamp_min(0.0), math.inf)
+    ratio = _largest_steps(cp.x, du, box).clamp_min(0.0)
     first = int(torch.argmin(ratio))
     alpha = min(1.0, float(ratio[first]))
     if alpha == 1.0:
@@ -448,6 +463,12 @@ def projected_subspace_step(x, g, box, cp, du):
     return z
 
 
+def _largest_steps(x, d, box):
+    """For each variable the step α at which x + αd meets a bound, inf if never (d_i = 0 or no
+    bound that way): the larger of (l − x)/d and (u − x)/d, the other being ≤ 0."""
+    return torch.maximum((box.low - x).div_(d), (box.high - x).div_(d)).nan_to_num_(nan=math.inf)
+
+
 def maximum_step(x, d, box, iteration):
     """lnsrlb's stpmax: the longest step along d within the box (1 in the first iteration of a
     constrained problem, 1e10 without bounds)."""
@@ -455,8 +476,7 @@ def maximum_step(x, d, box, iteration):
         return UNBOUNDED_STEP
     if iteration == 0:
         return 1.0
-    room = torch.where(d < 0, box.low, box.high) - x
-    smallest = float(torch.where(d != 0, room / d, math.inf).min())
+    smallest = float(_largest_steps(x, d, box).min())
     return 0.0 if smallest <= 0 else min(UNBOUNDED_STEP, smallest)
 
 
@@ -467,22 +487,33 @@ class MoreThuente:
     `stp`), "CONVERGENCE" or "WARNING" (both end the search at the current stp)."""
 
     def __init__(self, f, g, stp, stpmax, stpmin=0.0):
-        self.error = stp < stpmin or stp > stpmax or g >= 0 or stpmax < stpmin
-        self.stp, self.stpmin, self.stpmax = stp, stpmin, stpmax
+        """From f, f' at 0 and the first trial stp; `stpmax` is a function giving the largest step,
+        called when the search first needs it (the first trial mostly ends the search, and
+        lnsrlb's stpmax costs a pass over the variables)."""
+        self.error = stp < stpmin or g >= 0
+        self.stp, self.stpmin, self._stpmax = stp, stpmin, stpmax
+        self.stp_first, self.stpmax = stp, None
         self.brackt, self.stage = False, 1
         self.finit, self.ginit, self.gtest = f, g, SUFFICIENT_DECREASE * g
-        self.width = stpmax - stpmin
-        self.width1 = self.width / 0.5
         self.stx, self.fx, self.gx = 0.0, f, g
         self.sty, self.fy, self.gy = 0.0, f, g
         self.stmin, self.stmax = 0.0, stp + EXTRAPOLATE_MAX * stp
 
     def step(self, f, g):
-        """One call of dcsrch after the first."""
+        """One call of dcsrch after the first: "ERROR" where the code's first call would have
+        found the first trial beyond stpmax."""
         stp = self.stp
         ftest = self.finit + stp * self.gtest
         if self.stage == 1 and f <= ftest and g >= 0:
             self.stage = 2
+        if f <= ftest and abs(g) <= CURVATURE * -self.ginit:
+            return "CONVERGENCE"  # (whatever warning the code found first)
+        if self.stpmax is None:
+            self.stpmax = self._stpmax()
+            if self.stp_first > self.stpmax or self.stpmax < self.stpmin:
+                return "ERROR"
+            self.width = self.stpmax - self.stpmin
+            self.width1 = self.width / 0.5
         task = "FG"
         if self.brackt and (stp <= self.stmin or stp >= self.stmax):
             task = "WARNING"  # rounding errors prevent progress
@@ -492,8 +523,6 @@ class MoreThuente:
             task = "WARNING"  # stp = stpmax
         if stp == self.stpmin and (f > ftest or g >= self.gtest):
             task = "WARNING"  # stp = stpmin
-        if f <= ftest and abs(g) <= CURVATURE * -self.ginit:
-            task = "CONVERGENCE"
         if task != "FG":
             return task
         if self.stage == 1 and f <= self.fx and f > ftest:
@@ -614,7 +643,8 @@ def evaluate(fun, x, iteration):
     """(f as a float, g) at x; NonFiniteLoss if either is not finite."""
     f, g = fun(x)
     f = float(f)
-    if not (math.isfinite(f) and bool(torch.isfinite(g).all())):
+    # a sum is finite if every term is (or it overflows: then look at each)
+    if not (math.isfinite(f) and (math.isfinite(float(g.sum())) or bool(torch.isfinite(g).all()))):
         raise NonFiniteLoss(f, iteration)
     return f, g
 
@@ -634,26 +664,31 @@ def line_search(fun, state, d, z, box, last):
     """lnsrlb: Moré–Thuente along d = z − x from x, starting at stp = 1 (x + d = z), or in the
     first iteration of a problem not boxed at min(1/‖d‖, stpmax); trial points outside the box
     are projected into it. Fails on an ascent direction, or when a 21st evaluation would be
-    needed, or (unlike the code, whose search then runs on stale values) on invalid arguments."""
+    needed, or when the first trial lies beyond stpmax (where the code's search would run on
+    stale values; rounding alone could bring that about)."""
     x, f, g = state.x, state.f, state.g
     dnorm = float(torch.linalg.vector_norm(d))
-    stpmax = maximum_step(x, d, box, state.iteration)
-    stp = min(1.0 / dnorm, stpmax) if state.iteration == 0 and not box.boxed else 1.0
+    stp = 1.0
+    if state.iteration == 0 and not box.boxed:
+        stp = min(1.0 / dnorm, maximum_step(x, d, box, 0))
     gd_old = float(g @ d)
     failed = _Search(None, f, g, None, 0, last)
     if gd_old >= 0:
         return failed
-    search = MoreThuente(f, gd_old, stp, stpmax)
+    search = MoreThuente(f, gd_old, stp, lambda: maximum_step(x, d, box, state.iteration))
     if search.error:
         return failed
     for _ in range(MAX_LINE_SEARCH):
         stp = search.stp
-        x_t = z if stp == 1.0 else torch.clamp(stp * d + x, box.low, box.high)
+        x_t = z if stp == 1.0 else (stp * d).add_(x).clamp_(box.low, box.high)
         if not torch.equal(x_t, last.x):
             last = _Evaluated(x_t, *evaluate(fun, x_t, state.iteration + 1))
             failed.evaluations += 1
         gd = float(last.g @ d)
-        if search.step(last.f, gd) != "FG":
+        task = search.step(last.f, gd)
+        if task == "ERROR":
+            break
+        if task != "FG":
             s = d if stp == 1.0 else stp * d
             y = last.g - g
             step = Step(s, y, sy=(gd - gd_old) * stp, ss=stp * stp * dnorm ** 2,
@@ -723,12 +758,13 @@ def iterate(fun, state, bounds):
     last, evaluations = _Evaluated(x, f, g), state.evaluations
     while True:
         if memory.col and not box.constrained:  # mainlb takes no Cauchy point without bounds
-            free = torch.ones_like(path.held)
-            cp = CauchyPoint(x, free, torch.zeros_like(p), p, 0.0)
+            no_breakpoint = torch.zeros(0, dtype=torch.long, device=x.device)
+            cp = CauchyPoint(x, torch.ones_like(x), x.numel(), no_breakpoint, torch.zeros_like(p), p, 0.0)
         else:
             cp = generalized_cauchy_point(x, path, box, memory, p)
+        memory.move(cp.free, cp.passed)
         z = cp.x
-        if memory.col and bool(cp.free.any()):
+        if memory.col and cp.n_free:
             z = subspace_minimisation(x, g, box, memory, cp)
         if z is not None:
             search = line_search(fun, state, z - x, z, box, last)
@@ -745,8 +781,8 @@ def iterate(fun, state, bounds):
 
 def projected_gradient_norm(x, g, box):
     """max_i |proj g_i|, the gradient projected onto the box's tangent cone (projgr)."""
-    projected = torch.where(g < 0, torch.maximum(x - box.high, g), torch.minimum(x - box.low, g))
-    return float(projected.abs().max())
+    # |proj g_i| = min(|g_i|, the distance to the bound that −g_i points to)
+    return float(torch.maximum(torch.minimum(g, x - box.low), torch.minimum(-g, box.high - x)).max())
 
 
 def converged(state, box, pgtol, tol):
