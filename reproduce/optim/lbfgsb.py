@@ -424,9 +424,16 @@ def solve_k(factor, v):
 
 
 def subspace_minimisation(x, g, box, memory, cp):
-    """z, the minimiser of the model over the variables free at x^c (BLNZ §5.1, the direct primal
-    method; cmprlb, subsm): the Newton step du = −(ZᵀBZ)⁻¹ r from x^c, r = Zᵀ(g + B(x^c − x))
-    the reduced gradient (eq. 5.4), then the 3.0 code's projection. None if K is singular."""
+    """z, the minimiser of the model over the variables free at x^c (BLNZ §5.1): the Newton step
+    from x^c, then the 3.0 code's projection. None if K is singular."""
+    du = subspace_step(x, g, memory, cp)
+    return None if du is None else projected_subspace_step(x, g, box, cp, du)
+
+
+def subspace_step(x, g, memory, cp):
+    """du = −(ZᵀBZ)⁻¹ r on the free variables Z (0 elsewhere), r = Zᵀ(g + B(x^c − x)) the
+    reduced gradient at x^c (BLNZ §5.1, eqs. 5.4–5.11, the direct primal method; cmprlb, subsm),
+    by the Sherman–Morrison–Woodbury form through formk's K. None if K is singular."""
     theta, col = memory.theta, memory.col
     factor = formk(memory)
     if factor is None:
@@ -439,8 +446,7 @@ def subspace_minimisation(x, g, box, memory, cp):
     wv = (1 - theta * cp.t) * cp.p + (scale[:, None] * memory.free_gram() * scale) @ Mc
     u = Mc + solve_k(factor, wv) / theta
     r = torch.sub(cp.x, x).mul_(-theta).sub_(g).add_(memory.combination(u[:col], theta * u[col:]))
-    du = r.mul_(1.0 / theta).mul_(cp.free)
-    return projected_subspace_step(x, g, box, cp, du)
+    return r.mul_(1.0 / theta).mul_(cp.free)
 
 
 def projected_subspace_step(x, g, box, cp, du):
@@ -486,15 +492,17 @@ class MoreThuente:
     lnsrlb's constants. `step(f, g)` takes f and f' at `stp` and says "FG" (evaluate at the new
     `stp`), "CONVERGENCE" or "WARNING" (both end the search at the current stp)."""
 
-    def __init__(self, f, g, stp, stpmax, stpmin=0.0):
+    def __init__(self, f, g, stp, stpmax, stpmin=0.0, ftol=SUFFICIENT_DECREASE, gtol=CURVATURE,
+                 xtol=XTOL):
         """From f, f' at 0 and the first trial stp; `stpmax` is a function giving the largest step,
         called when the search first needs it (the first trial mostly ends the search, and
         lnsrlb's stpmax costs a pass over the variables)."""
+        self.ftol, self.gtol, self.xtol = ftol, gtol, xtol
         self.error = stp < stpmin or g >= 0
         self.stp, self.stpmin, self._stpmax = stp, stpmin, stpmax
         self.stp_first, self.stpmax = stp, None
         self.brackt, self.stage = False, 1
-        self.finit, self.ginit, self.gtest = f, g, SUFFICIENT_DECREASE * g
+        self.finit, self.ginit, self.gtest = f, g, ftol * g
         self.stx, self.fx, self.gx = 0.0, f, g
         self.sty, self.fy, self.gy = 0.0, f, g
         self.stmin, self.stmax = 0.0, stp + EXTRAPOLATE_MAX * stp
@@ -506,7 +514,7 @@ class MoreThuente:
         ftest = self.finit + stp * self.gtest
         if self.stage == 1 and f <= ftest and g >= 0:
             self.stage = 2
-        if f <= ftest and abs(g) <= CURVATURE * -self.ginit:
+        if f <= ftest and abs(g) <= self.gtol * -self.ginit:
             return "CONVERGENCE"  # (whatever warning the code found first)
         if self.stpmax is None:
             self.stpmax = self._stpmax()
@@ -517,7 +525,7 @@ class MoreThuente:
         task = "FG"
         if self.brackt and (stp <= self.stmin or stp >= self.stmax):
             task = "WARNING"  # rounding errors prevent progress
-        if self.brackt and self.stmax - self.stmin <= XTOL * self.stmax:
+        if self.brackt and self.stmax - self.stmin <= self.xtol * self.stmax:
             task = "WARNING"  # xtol test satisfied
         if stp == self.stpmax and f <= ftest and g <= self.gtest:
             task = "WARNING"  # stp = stpmax
@@ -550,7 +558,7 @@ class MoreThuente:
             self.stmax = stp + EXTRAPOLATE_MAX * (stp - self.stx)
         stp = min(max(stp, self.stpmin), self.stpmax)
         if self.brackt and (stp <= self.stmin or stp >= self.stmax
-                            or self.stmax - self.stmin <= XTOL * self.stmax):
+                            or self.stmax - self.stmin <= self.xtol * self.stmax):
             stp = self.stx  # no progress possible: the best step so far
         self.stp = float(stp)
         return "FG"
