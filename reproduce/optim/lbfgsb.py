@@ -315,7 +315,7 @@ def generalized_cauchy_point(x, path, box, memory, p):
     chunks hold only the breakpoints before the current segment's minimiser, t + Δt*."""
     theta = memory.theta
     no_breakpoint = torch.zeros(0, dtype=torch.long, device=x.device)
-    f1 = -float(path.d @ path.d)                           # f' = −dᵀd (eq. 4.5)
+    f1 = -float((path.d * path.d).cumsum(0)[-1])           # f' = −dᵀd (eq. 4.5), summed in order
     if f1 == 0:
         return CauchyPoint(x, path.moves.to(torch.float64), path.moving, no_breakpoint,
                            torch.zeros_like(p), p, 0.0)
@@ -359,6 +359,15 @@ def _first(mask):
     return int(mask.to(torch.int8).argmax()) if bool(mask.any()) else len(mask)
 
 
+def _running_sums(start, terms):
+    """start plus the rows of `terms` (K × j), added one term at a time from left to right as the
+    code adds them: the value after each row. The order matters: where x^c passes nearly every
+    breakpoint, f' and f'' end as small differences of large sums and their rounding decides
+    t* (torch's cumsum adds in order on the CPU; on CUDA it does not)."""
+    flat = torch.cat([terms.new_tensor([start]), terms.reshape(-1)])
+    return flat.cumsum(0)[terms.shape[1]::terms.shape[1]]
+
+
 def _pass_breakpoints(chunk, x, path, box, memory, segment, f2_floor):
     """Pass the breakpoints `chunk` (sorted) while the model decreases up to each, updating
     `segment` as the code's loop updates f', f'', p and c at each (BLNZ eqs. 4.9–4.11, with the
@@ -367,33 +376,34 @@ def _pass_breakpoints(chunk, x, path, box, memory, segment, f2_floor):
     tb, db = path.t[chunk], path.d[chunk]
     dt = torch.diff(tb, prepend=tb.new_tensor([segment.t]))
     zb = torch.where(db > 0, box.high[chunk], box.low[chunk]) - x[chunk]
-    f2_steps = -theta * db * db
-    f1_steps = db * db - theta * db * zb
+    d2 = db * db
+    wmc = wmp = wmw = torch.zeros_like(db)
     if memory.col:
         Y, S = memory.columns(chunk)
         wb = torch.cat([Y, theta * S])                    # w_b, the rows of W at b
         vb = memory.middle @ wb
-        moved = wb * db
-        p_before = segment.p[:, None] - (moved.cumsum(1) - moved)
-        c_after = segment.c[:, None] + (p_before * dt).cumsum(1)
-        f2_steps = f2_steps + 2 * db * (p_before * vb).sum(0) - db * db * (wb * vb).sum(0)
-        f1_steps = f1_steps + db * (c_after * vb).sum(0)
-    f2_seq = torch.cat([f2_steps.new_tensor([segment.f2]), f2_steps]).cumsum(0)[1:]
-    # the code floors f'' at every breakpoint; the sums hold up to the first floored one
+        p_after = torch.cat([segment.p[:, None], -wb * db], 1).cumsum(1)
+        p_before = p_after[:, :-1]
+        c_after = torch.cat([segment.c[:, None], p_before * dt], 1).cumsum(1)[:, 1:]
+        wmc, wmp, wmw = ((c_after * vb).sum(0), (p_before * vb).sum(0), (wb * vb).sum(0))
+    # f'' −= θd² − 2d wᵀMp + d² wᵀMw, floored at every breakpoint: the sums hold up to the first floor
+    f2_seq = _running_sums(segment.f2, torch.stack([-theta * d2, db * 2.0 * wmp, -(d2 * wmw)], 1))
     K = min(K, _first(f2_seq < f2_floor) + 1)
-    f2_seq[K - 1] = f2_seq[K - 1].clamp_min(f2_floor)
-    f2_before = torch.cat([f2_seq.new_tensor([segment.f2]), f2_seq[:K - 1]])
-    f1_seq = torch.cat([f1_steps.new_tensor([segment.f1]), dt[:K] * f2_before + f1_steps[:K]]).cumsum(0)[1:]
-    dt_min_seq = -f1_seq / f2_seq[:K]
+    f2_seq = f2_seq[:K]
+    f2_seq[-1] = f2_seq[-1].clamp_min(f2_floor)
+    f2_before = torch.cat([f2_seq.new_tensor([segment.f2]), f2_seq[:-1]])
+    # f' += Δt f'' + d² − θ d z + d wᵀM c
+    f1_seq = _running_sums(segment.f1, torch.stack(
+        [dt[:K] * f2_before, d2[:K], -(theta * db[:K] * zb[:K]), db[:K] * wmc[:K]], 1))
+    dt_min_seq = -f1_seq / f2_seq
     dt_min_before = torch.cat([dt_min_seq.new_tensor([segment.dt_min]), dt_min_seq[:-1]])
     k = _first(dt_min_before < dt[:K])   # the minimiser lies before breakpoint k
     if k:
-        t_sum = torch.cat([dt.new_tensor([segment.t_sum]), dt[:k]]).cumsum(0)[-1]
+        t_sum = _running_sums(segment.t_sum, dt[:k, None])[-1]
         values = torch.stack([tb[k - 1], t_sum, f1_seq[k - 1], f2_seq[k - 1], dt_min_seq[k - 1]])
         segment.t, segment.t_sum, segment.f1, segment.f2, segment.dt_min = values.tolist()
         if memory.col:
-            segment.p = p_before[:, k - 1] - moved[:, k - 1]
-            segment.c = c_after[:, k - 1]
+            segment.p, segment.c = p_after[:, k], c_after[:, k - 1]
     return k, k < K
 
 
