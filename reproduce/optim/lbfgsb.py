@@ -18,7 +18,7 @@ summation orders, other kernels), so iterates agree to about 1e-13 relative at f
 line search amplifies that over the iterations, as a one-ulp perturbation of scipy itself does.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -137,19 +137,26 @@ class Memory:
         return self.s_rows[self.order], self.y_rows[self.order]
 
     def products(self, vectors):
-        """[Yv, Sv] (one row of 2col per n-vector v, oldest pair first), in one pass over S and Y:
-        on the CPU block by block, so that each block of S and Y is read from memory once for all
-        the vectors (S and Y are the optimiser's largest arrays, 2·m·n)."""
+        """[Yv, Sv] (one row of 2col per n-vector v, oldest pair first) for `vectors`, each an
+        n-vector or a pair (v, w) standing for v·w elementwise, in one pass over S and Y: on the
+        CPU block by block, so that each block of S and Y is read from memory once for all the
+        vectors (S and Y are the optimiser's largest arrays, 2·m·n)."""
         col = self.col
         out = torch.zeros(len(vectors), 2 * col, dtype=torch.float64, device=self.device)
         if not col:
             return out
         Y, S = self.y_rows[:col], self.s_rows[:col]
         block = self.n if Y.is_cuda else CACHE_CHUNK
+        V = torch.empty(len(vectors), min(block, self.n), dtype=torch.float64, device=self.device)
         for a in range(0, self.n, block):
-            V = torch.stack([v[a:a + block] for v in vectors])
-            out[:, :col].addmm_(V, Y[:, a:a + block].T)
-            out[:, col:].addmm_(V, S[:, a:a + block].T)
+            b = min(a + block, self.n)
+            for row, v in zip(V, vectors):
+                if isinstance(v, tuple):
+                    torch.mul(v[0][a:b], v[1][a:b], out=row[:b - a])
+                else:
+                    row[:b - a] = v[a:b]
+            out[:, :col].addmm_(V[:, :b - a], Y[:, a:b].T)
+            out[:, col:].addmm_(V[:, :b - a], S[:, a:b].T)
         return out[:, torch.cat([self.order, col + self.order])]
 
     def combination(self, a, b):
@@ -178,7 +185,7 @@ class Memory:
         self.slots.append(slot)
         self.order = torch.tensor(self.slots, device=self.device)
         col = self.col
-        vectors = [step.s, step.y * self.free] + ([] if d is None else [d])
+        vectors = [step.s, (step.y, self.free)] + ([] if d is None else [d])
         p_s, p_y_free, *p_d = self.products(vectors)
         # s is 0 on A but where the step passed a breakpoint: its products over A from those only
         Y_moved, S_moved = self.columns(self.moved_active)
@@ -257,12 +264,15 @@ def middle_matrix(memory):
 @dataclass
 class Path:
     """The projected steepest-descent path x(t) = P(x − t g) (BLNZ eq. 4.1; cauchy's setup)."""
-    d: torch.Tensor       # −g where the variable moves, 0 where a bound holds it
-    moves: torch.Tensor   # not held at a bound the gradient pushes against, nor fixed (iwhere ≤ 0)
-    t: torch.Tensor       # the breakpoint t_i where x_i(t) meets its bound (BLNZ eq. 4.2)
-    count: int            # the number of breakpoints (moving variables with a finite t_i)
-    moving: int           # the number of moving variables
-    bounded: bool         # every moving variable moves towards a bound (cauchy's bnded)
+    d: torch.Tensor        # −g where the variable moves, 0 where a bound holds it
+    moves: torch.Tensor    # 1.0 where it moves (the code's iwhere ≤ 0), 0.0 where a bound holds it
+    t: torch.Tensor        # the breakpoint t_i where x_i(t) meets its bound (BLNZ eq. 4.2)
+    breaks: torch.Tensor   # moves, towards a bound: t_i is finite
+    to_low: torch.Tensor   # x − l (inf without a lower bound)
+    to_high: torch.Tensor  # x − u (−inf without an upper bound)
+    count: int             # the number of breakpoints
+    moving: int            # the number of moving variables
+    bounded: bool          # every moving variable moves towards a bound (cauchy's bnded)
 
 
 def projected_gradient_path(x, g, box):
@@ -273,13 +283,24 @@ def projected_gradient_path(x, g, box):
     breakpoint (the other is ≤ 0), inf without a bound. It is 0 for a variable at the bound the
     gradient pushes against, or fixed, and nan for one at a bound with g_i = 0: the code holds
     those (iwhere 1, 2, 3), and every other variable moves, with t_i > 0."""
-    t = torch.maximum((x - box.low).div_(g), (x - box.high).div_(g))
-    moves = t > 0
-    d = torch.where(moves, -g, 0.0)
-    finite = moves & (t < math.inf)
-    count, moving = torch.stack([finite.sum(), moves.sum()]).tolist()
-    bounded = box.boxed or not bool((moves & ~finite & (g != 0)).any())
-    return Path(d, moves, t, int(count), int(moving), bounded)
+    to_low, to_high = x - box.low, x - box.high
+    t = to_low / g
+    torch.maximum(t, to_high / g, out=t)
+    moving = t > 0
+    moves = moving.to(torch.float64)
+    breaks = moving & (t < math.inf)
+    count, n_moving = torch.stack([breaks.sum(), moving.sum()]).tolist()
+    bounded = box.boxed or not bool((moving & ~breaks & (g != 0)).any())
+    return Path(g.mul(moves).neg_(), moves, t, breaks, to_low, to_high, int(count), int(n_moving),
+                bounded)
+
+
+def projected_gradient_norm(path, g):
+    """max_i |proj g_i| (projgr): |min(x_i − l_i, g_i)| where g_i ≥ 0, |max(x_i − u_i, g_i)|
+    where g_i < 0; the other of the two is −|g_i| or less."""
+    low_side = torch.minimum(path.to_low, g)
+    high_side = torch.maximum(path.to_high, g).neg_()
+    return float(torch.maximum(low_side, high_side, out=low_side).max())
 
 
 @dataclass
@@ -315,28 +336,26 @@ def generalized_cauchy_point(x, path, box, memory, p):
     chunks hold only the breakpoints before the current segment's minimiser, t + Δt*."""
     theta = memory.theta
     no_breakpoint = torch.zeros(0, dtype=torch.long, device=x.device)
-    f1 = -float((path.d * path.d).cumsum(0)[-1])           # f' = −dᵀd (eq. 4.5), summed in order
+    f1 = -float((path.d * path.d).cumsum_(0)[-1])          # f' = −dᵀd (eq. 4.5), summed in order
     if f1 == 0:
-        return CauchyPoint(x, path.moves.to(torch.float64), path.moving, no_breakpoint,
-                           torch.zeros_like(p), p, 0.0)
+        return CauchyPoint(x, path.moves, path.moving, no_breakpoint, torch.zeros_like(p), p, 0.0)
     f2 = f2_first = -theta * f1                            # f'' = θdᵀd − dᵀW M Wᵀd (eq. 4.6)
     if memory.col:
         f2 -= float(p @ (memory.middle @ p))
     segment = _Segment(0.0, 0.0, f1, f2, -f1 / f2 if f2 else math.inf, p, torch.zeros_like(p))
-    t_left = path.t.clone()  # the breakpoints not passed yet (passed ones become nan)
-    left, passed = path.count, [no_breakpoint]
+    remaining, left, passed = path.breaks.clone(), path.count, [no_breakpoint]
     while left:
         reach = (segment.t + max(segment.dt_min, 0.0)) * (1 + 1e-12)  # a margin over rounding
-        candidates = ((t_left > 0) & (t_left <= reach)).nonzero().squeeze(1)
+        candidates = (remaining & (path.t <= reach)).nonzero().squeeze(1)
         if not len(candidates):
             break  # the next breakpoint lies beyond this segment's minimiser
         # sorted by t, ties by index (the code's heap may order ties otherwise)
-        candidates = candidates[torch.sort(t_left[candidates], stable=True).indices]
+        candidates = candidates[torch.sort(path.t[candidates], stable=True).indices]
         stopped = False
         for chunk in candidates.split(BREAKPOINT_CHUNK):
             while len(chunk) and not stopped:
                 k, stopped = _pass_breakpoints(chunk, x, path, box, memory, segment, EPS * f2_first)
-                t_left[chunk[:k]] = math.nan
+                remaining[chunk[:k]] = False
                 passed.append(chunk[:k])
                 left -= k
                 chunk = chunk[k:]
@@ -349,7 +368,7 @@ def generalized_cauchy_point(x, path, box, memory, p):
     passed = torch.cat(passed)
     xcp = path.d.index_fill(0, passed, 0.0).mul_(t_star).add_(x)
     xcp[passed] = torch.where(path.d[passed] > 0, box.high[passed], box.low[passed])
-    free = path.moves.to(torch.float64).index_fill_(0, passed, 0.0)
+    free = path.moves.index_fill(0, passed, 0.0)
     return CauchyPoint(xcp, free, path.moving - len(passed), passed,
                        segment.c + dt_min * segment.p, segment.p, t_star)
 
@@ -465,7 +484,8 @@ def projected_subspace_step(x, g, box, cp, du):
     from x, the step back along du from x^c to the first bound instead."""
     z = torch.add(cp.x, du).clamp_(box.low, box.high)
     # every active variable sits at a bound (held there, or set to it at x^c): any more is a free one
-    at_bound = int((torch.minimum(z - box.low, box.high - z) == 0).sum())
+    gap = z - box.low
+    at_bound = int((torch.minimum(gap, box.high - z, out=gap) == 0).sum())
     if at_bound == box.low.numel() - cp.n_free or float((z - x) @ g) <= 0:
         return z
     ratio = _largest_steps(cp.x, du, box).clamp_min(0.0)
@@ -727,6 +747,7 @@ class State:
     iteration: int = 0      # the code's iter: the first iteration's step is special
     evaluations: int = 1    # calls of fun, counted as scipy's nfev counts them
     step: Step | None = None
+    path: Path | None = field(default=None, repr=False)  # at x, once needed (stop test, iteration)
 
     @property
     def S(self):
@@ -742,6 +763,13 @@ class State:
     def theta(self):
         """θ of B = θI − W M Wᵀ."""
         return self.memory.theta
+
+
+def path_at(state, box):
+    """The projected-gradient path at the state's x (made once: the stop test needs it too)."""
+    if state.path is None:
+        state.path = projected_gradient_path(state.x, state.g, box)
+    return state.path
 
 
 class Abnormal(Exception):
@@ -767,7 +795,7 @@ def iterate(fun, state, bounds):
     raises Abnormal when there was no memory to drop. The memory is updated in place."""
     box = Box.of(bounds)
     memory, x, f, g = state.memory, state.x, state.f, state.g
-    path = projected_gradient_path(x, g, box)
+    path = path_at(state, box)
     step = state.step
     if step is not None and step.sy > EPS * step.descent:
         p = memory.update(step, path.d)
@@ -777,7 +805,7 @@ def iterate(fun, state, bounds):
     while True:
         if memory.col and not box.constrained:  # mainlb takes no Cauchy point without bounds
             no_breakpoint = torch.zeros(0, dtype=torch.long, device=x.device)
-            cp = CauchyPoint(x, torch.ones_like(x), x.numel(), no_breakpoint, torch.zeros_like(p), p, 0.0)
+            cp = CauchyPoint(x, path.moves, x.numel(), no_breakpoint, torch.zeros_like(p), p, 0.0)
         else:
             cp = generalized_cauchy_point(x, path, box, memory, p)
         memory.move(cp.free, cp.passed)
@@ -797,16 +825,10 @@ def iterate(fun, state, bounds):
         p = p[:0]
 
 
-def projected_gradient_norm(x, g, box):
-    """max_i |proj g_i|, the gradient projected onto the box's tangent cone (projgr)."""
-    # |proj g_i| = min(|g_i|, the distance to the bound that −g_i points to)
-    return float(torch.maximum(torch.minimum(g, x - box.low), torch.minimum(-g, box.high - x)).max())
-
-
 def converged(state, box, pgtol, tol):
     """mainlb's stop tests after an iteration (and, before the first, the gradient's): the
     message of the one met, or None."""
-    if projected_gradient_norm(state.x, state.g, box) <= pgtol:
+    if projected_gradient_norm(path_at(state, box), state.g) <= pgtol:
         return CONVERGED_GRADIENT
     if state.step is not None:
         f_old, f = state.step.f_old, state.f
@@ -830,7 +852,7 @@ def lbfgsb(fun, x0, bounds, iterations, callback=None, *, maxcor=MAXCOR, ftol=0.
     maxfun = max(15000, 20 * iterations) if maxfun is None else maxfun
     tol = ftol / np.finfo(float).eps * EPS   # factr·epsmch, as scipy passes ftol
     state = start(fun, x0, box, maxcor)
-    if projected_gradient_norm(state.x, state.g, box) <= gtol:
+    if projected_gradient_norm(path_at(state, box), state.g) <= gtol:
         return state.x, state.f, 0, CONVERGED_GRADIENT
     done = 0
     while True:
