@@ -47,7 +47,7 @@ class Box:
     """The bounds low ≤ x ≤ high (±inf: none), and what the code derives from its nbd once."""
     low: torch.Tensor
     high: torch.Tensor
-    fixed: torch.Tensor     # low = high: the code's iwhere 3, never free
+    n_fixed: int            # variables with low = high (the code's iwhere 3), never free
     constrained: bool       # cnstnd: some variable has a bound
     boxed: bool             # every variable has both bounds
 
@@ -60,8 +60,9 @@ class Box:
         if bool((low > high).any()):
             raise ValueError("L-BFGS-B: a lower bound is greater than its upper bound")
         has_low, has_high = torch.isfinite(low), torch.isfinite(high)
-        return cls(low, high, fixed=has_low & has_high & (high - low <= 0),
-                   constrained=bool((has_low | has_high).any()), boxed=bool((has_low & has_high).all()))
+        n_fixed = int((has_low & has_high & (high - low <= 0)).sum())
+        return cls(low, high, n_fixed, constrained=bool((has_low | has_high).any()),
+                   boxed=bool((has_low & has_high).all()))
 
 
 @dataclass
@@ -484,8 +485,7 @@ def projected_subspace_step(x, g, box, cp, du):
     from x, the step back along du from x^c to the first bound instead."""
     z = torch.add(cp.x, du).clamp_(box.low, box.high)
     # every active variable sits at a bound (held there, or set to it at x^c): any more is a free one
-    gap = z - box.low
-    at_bound = int((torch.minimum(gap, box.high - z, out=gap) == 0).sum())
+    at_bound = int((z == box.low).sum() + (z == box.high).sum()) - box.n_fixed
     if at_bound == box.low.numel() - cp.n_free or float((z - x) @ g) <= 0:
         return z
     ratio = _largest_steps(cp.x, du, box).clamp_min(0.0)
