@@ -12,10 +12,12 @@ search's decisions) come to the host. One iteration (`iterate`) is the code's ma
                                         cmprlb, subsm      projection (Morales & Nocedal §2)
   the line search along d = z − x       lnsrlb, dcsrch     Moré & Thuente (1994)
 
-The limited-memory matrix is B = θI − W M Wᵀ with W = [Y, θS] (BLNZ eq. 3.2); here W̃ stands for
-W as the code stores its products: [Yᵀv; θSᵀv] for a vector v. Rounding is not scipy's (other
-summation orders, other kernels), so iterates agree to about 1e-13 relative at first, and the
-line search amplifies that over the iterations, as a one-ulp perturbation of scipy itself does.
+The limited-memory matrix is B = θI − W M Wᵀ with W = [Y, θS] (BLNZ eq. 3.2); here W̃ᵀv stands
+for [Yv; θSv], as the code forms W's products with a vector v. Products over all variables
+are summed by BLAS in its own order, so iterates differ from scipy's by rounding (about 1e-15
+relative in f after 100 iterations on the tests' problems); the Cauchy point's running sums,
+whose order decides t* where nearly every breakpoint is passed, are summed in the code's order
+(on the CPU: torch's cumsum on CUDA is a parallel scan).
 """
 import math
 from dataclasses import dataclass, field
