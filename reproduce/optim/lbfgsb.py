@@ -34,7 +34,7 @@ CURVATURE = 0.9                 # lnsrlb's gtol
 XTOL = 0.1                      # lnsrlb's xtol: relative width of the bracket that ends the search
 EXTRAPOLATE_MIN, EXTRAPOLATE_MAX = 1.1, 4.0  # dcsrch's xtrapl, xtrapu
 UNBOUNDED_STEP = 1e10           # lnsrlb's stpmax where no bound limits the step
-BREAKPOINT_CHUNK = 4096         # breakpoints whose 2m-vectors are held at once in the Cauchy search
+BREAKPOINT_BLOCK = 1 << 17      # entries of the (2col × breakpoints) matrices held at once in cauchy
 CACHE_CHUNK = 1 << 14           # variables per block in a pass over S and Y on the CPU
 
 CONVERGED_GRADIENT = "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
@@ -355,7 +355,7 @@ def generalized_cauchy_point(x, path, box, memory, p):
         # sorted by t, ties by index (the code's heap may order ties otherwise)
         candidates = candidates[torch.sort(path.t[candidates], stable=True).indices]
         stopped = False
-        for chunk in candidates.split(BREAKPOINT_CHUNK):
+        for chunk in candidates.split(BREAKPOINT_BLOCK // max(1, 2 * memory.col)):
             while len(chunk) and not stopped:
                 k, stopped = _pass_breakpoints(chunk, x, path, box, memory, segment, EPS * f2_first)
                 remaining[chunk[:k]] = False
