@@ -200,6 +200,24 @@ def test_other_kinds_of_bounds_follow_scipy(kind):
     assert agree(ours, theirs, 1e-12, 1e-10) and ours.calls == theirs.calls   # measured 1e-14
 
 
+def test_updates_skipped_where_scipy_skips_them():
+    """On an indefinite quadratic in a box most steps end at a bound with sᵀy ≤ 0: the code skips
+    those updates (sᵀy ≤ ε·(−g_oldᵀs)), and the iterates still follow scipy's."""
+    n, rng = 200, np.random.default_rng(1)
+    b, A = rng.standard_normal(n), rng.standard_normal((n, n)) / np.sqrt(n)
+    H = A @ A.T - np.eye(n)
+    problem = Problem(lambda x: (0.5 * x @ H @ x + b @ x, H @ x + b), rng.uniform(-0.5, 0.5, n),
+                      np.full(n, -1.0), np.ones(n))
+    ours, theirs = run_ours(problem, 40), run_scipy(problem, 40)
+    assert agree(ours, theirs, 1e-12, 1e-12) and ours.calls == theirs.calls  # measured 2e-16
+    fun, box = torch_fun(problem.fun), Box.of((tensor(problem.low), tensor(problem.high)))
+    state, skipped = start(fun, tensor(problem.x0), box), 0
+    for _ in range(40):
+        state = iterate(fun, state, box)
+        skipped += not state.step.sy > 2.220446049250313e-16 * state.step.descent
+    assert skipped > 20
+
+
 def test_one_curvature_pair_fewer_is_caught():
     """maxcor 19 against scipy's 20 leaves the tolerances above far behind: the comparisons
     would see a memory one pair short."""
