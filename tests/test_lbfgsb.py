@@ -9,7 +9,7 @@ scipy and scipy itself with the first gradient perturbed by one ulp, on the same
 """
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ from reproduce.optim.lbfgsb import (
     ABNORMAL,
     CONVERGED_F,
     CONVERGED_GRADIENT,
+    EPS,
     EVALUATION_LIMIT,
     ITERATION_LIMIT,
     Box,
@@ -214,7 +215,7 @@ def test_updates_skipped_where_scipy_skips_them():
     state, skipped = start(fun, tensor(problem.x0), box), 0
     for _ in range(40):
         state = iterate(fun, state, box)
-        skipped += not state.step.sy > 2.220446049250313e-16 * state.step.descent
+        skipped += not state.step.sy > EPS * state.step.descent
     assert skipped > 20
 
 
@@ -504,8 +505,8 @@ def test_a_gradient_turned_wrong_ends_abnormally_as_in_scipy():
             return f, (g if wrong.calls <= 3 else -g)
         wrong.calls = 0
         return wrong
-    theirs = run_scipy(Problem(wrong_later(problem.fun), *list(vars(problem).values())[1:]), 100)
-    ours = run_ours(Problem(wrong_later(problem.fun), *list(vars(problem).values())[1:]), 100)
+    theirs = run_scipy(replace(problem, fun=wrong_later(problem.fun)), 100)
+    ours = run_ours(replace(problem, fun=wrong_later(problem.fun)), 100)
     assert ours.message == theirs.message == ABNORMAL
     assert len(ours.fs) == len(theirs.fs) == 3 and ours.calls == theirs.calls == 43
     np.testing.assert_allclose(ours.x, theirs.x, atol=1e-13)
