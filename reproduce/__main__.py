@@ -2,72 +2,18 @@
 
 Every flag is a field of reproduce.run.config.TransferConfig, with its default and help text there."""
 import argparse
-import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
 
 from reproduce.errors import ReproduceError, run_main
 from reproduce.image.convention import preprocess
 from reproduce.image.files import resize
 from reproduce.network.runtime import configure_runtime, default_device
-from reproduce.run.config import TransferConfig, check_inputs, flag
+from reproduce.run.config import check_inputs
+from reproduce.run.flags import Parser, add_config_flags, config_of
 from reproduce.run.prepare import prepare, read_image
 from reproduce.run.transfer import TransferInterrupted, run_transfer
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line, exit code 2 (bad input) as everywhere."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def _parser_of(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """`parse` as argparse wants it: a ValueError becomes a one-line usage error."""
-    def parsed(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"cannot read {text!r}") from None
-    parsed.__name__ = getattr(parse, "__name__", "value")
-    return parsed
-
-
-def _shown(default: object) -> object:
-    return ",".join(map(str, default)) if isinstance(default, tuple) else default
-
-
-def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
-    """One flag per TransferConfig field the command takes. Unset flags stay None, so the
-    config's own defaults and rules apply; the help shows those defaults."""
-    for f in dataclasses.fields(TransferConfig):
-        meta = f.metadata
-        if meta["command"] not in ("both", command):
-            continue
-        required = f.name == "output" and command == "transfer"
-        shown = f.default not in (None, (), dataclasses.MISSING) and not required
-        kwargs: dict[str, Any] = dict(default=None, required=required, metavar=meta["metavar"],
-                      help=meta["help"] + (f" (default: {_shown(f.default)})" if shown else ""))
-        if f.name == "styles":
-            kwargs.update(action="append")
-        elif meta["choices"]:
-            kwargs.update(choices=meta["choices"])
-        elif meta["parse"]:
-            kwargs.update(type=_parser_of(meta["parse"]))
-        parser.add_argument(flag(f.name), dest=f.name, **{k: v.replace("%", "%%") if k == "help"
-                                                          else v for k, v in kwargs.items()})
-
-
-def config_of(args: argparse.Namespace) -> TransferConfig:
-    """The TransferConfig of the flags given: an unset flag keeps the config's default."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig)
-             if getattr(args, f.name, None) is not None}
-    if "styles" in given:
-        given["styles"] = tuple(given["styles"])
-    return TransferConfig(**given)
 
 
 def transfer(args: argparse.Namespace) -> None:

@@ -56,7 +56,7 @@ STYLE = ROOT / "data" / "inputs" / "starry_night.jpg"
 VGG19_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block; each block ends in a 2×2 pooling
 POOLING = "avg"  # as in the paper's figures
 PACKAGES = ("torch", "numpy", "scipy", "onnx", "onnx2torch")  # versions in the report
-OPTIMISER_LABELS = {"scipy": "L-BFGS-B (scipy)", "device": "L-BFGS on the device"}
+OPTIMISER_LABELS = {"scipy": "L-BFGS-B (scipy)", "device": "L-BFGS-B on the device"}
 SETTLE = 5  # L-BFGS-B iterations left out of the per-iteration time (the first line searches)
 
 

@@ -33,9 +33,10 @@ from reproduce.figures.make import make_grid
 from reproduce.files import ROOT, check_writable_folder
 from reproduce.network import configure_runtime, default_device
 from reproduce.network.convert import convert
-from reproduce.optim import OPTIMISERS
+from reproduce.run.flags import add_config_flags
 from reproduce.run.grid import MAX_PANELS, load_grid
 
+SETTINGS = ("optimiser", "precision")  # TransferConfig fields this command line sets for every panel
 FETCH = [sys.executable, str(ROOT / "scripts" / "fetch_models.py"),
          "--only", PROTOTXT.name, CAFFEMODEL.name]
 
@@ -104,9 +105,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, help="L-BFGS-B iterations (overrides the preset)")
     parser.add_argument("--device", default=default_device(),
                         help="cpu or cuda (default: cuda when torch sees one, else cpu)")
-    parser.add_argument("--optimiser", choices=tuple(OPTIMISERS), default="scipy",
-                        help="scipy: scipy's L-BFGS-B, as the authors ran it (default); device: "
-                             "L-BFGS kept on the device, faster on a GPU")
+    add_config_flags(parser, "transfer", only=SETTINGS)
     parser.add_argument("--jobs", type=int, default=1,
                         help="panels rendered in parallel: processes on CPU, one per GPU")
     parser.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
@@ -140,7 +139,8 @@ def main(argv=None):
     backend = ray_cluster(args.ray, args.cpus_per_panel)
     ensure_model(model, args.fetch)
     common = dict(device=args.device, jobs=args.jobs, force=args.force,
-                  optimiser=args.optimiser, backend=backend)
+                  settings={name: getattr(args, name) for name in SETTINGS
+                            if getattr(args, name) is not None}, backend=backend)
     if grid:
         manifests = [make_grid(grid, preset, args.out, model, **common)]
     else:

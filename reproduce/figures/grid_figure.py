@@ -3,6 +3,7 @@ the last axis as columns and the others as rows, and the run they share, whose b
 the preset and the command line's fields for the grid to override."""
 import itertools
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 from reproduce.figures.plan import Run, new_run
@@ -49,7 +50,7 @@ def grid_model(grid: Grid, model: PathLike) -> pathlib.Path:
 
 
 def grid_run(grid: Grid, out: PathLike, preset: Preset, model: PathLike, device: str = "cpu",
-             optimiser: str = "scipy", force: bool = False) -> Run:
+             settings: Mapping[str, Any] | None = None, force: bool = False) -> Run:
     """The run of a grid's panels: every input image read once (an unreadable one fails before
     any panel runs) and hashed; the base config holds the preset and the arguments."""
     inputs: dict[str, pathlib.Path | None] = {
@@ -57,4 +58,4 @@ def grid_run(grid: Grid, out: PathLike, preset: Preset, model: PathLike, device:
         for path in [overrides.get("content"), *overrides.get("styles", ())] if path}
     for path in inputs:
         load_image(path)
-    return new_run(out, GRIDS, preset, model, inputs, device, optimiser, force)
+    return new_run(out, GRIDS, preset, model, inputs, device, settings, force)

@@ -5,7 +5,7 @@ file's panels go through the same machinery as one figure (reproduce.figures.gri
 import contextlib
 import pathlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import filelock
@@ -144,7 +144,7 @@ def default_backend(backend: Backend | None, device: str, jobs: int,
 
 def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike,
                  model: PathLike, device: str = "cpu", data_dirs: Sequence[PathLike] = (),
-                 jobs: int = 1, force: bool = False, optimiser: str = "scipy",
+                 jobs: int = 1, force: bool = False, settings: Mapping[str, Any] | None = None,
                  log: Callable[[str], None] = print, backend: Backend | None = None,
                  progress: bool | None = None) -> list[dict]:
     """Render the named figures of one paper version; returns their manifests. Every input is
@@ -158,13 +158,13 @@ def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike
     backend = default_backend(backend, device, jobs, progress)
     inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
     with results_lock(pathlib.Path(out)):
-        run = make_run(out, paper, preset, model, inputs, device, optimiser, force)
+        run = make_run(out, paper, preset, model, inputs, device, settings, force)
         return run_figures([(f, caption(f, preset), {}) for f in figures], run, backend, log)
 
 
 def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathLike,
               device: str = "cpu", jobs: int = 1, force: bool = False,
-              optimiser: str = "scipy", log: Callable[[str], None] = print,
+              settings: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
               backend: Backend | None = None, progress: bool | None = None) -> dict:
     """Render a grid file's panels (reproduce.run.grid) as make_figures renders a figure: records,
     reuse, lock, interrupts and backends alike; panels under OUT/grids/<file stem>/, the
@@ -175,7 +175,7 @@ def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathL
     figure = grid_figure(grid, preset)
     backend = default_backend(backend, device, jobs, progress)
     with results_lock(pathlib.Path(out)):
-        run = grid_run(grid, out, preset, grid_model(grid, model), device, optimiser, force)
+        run = grid_run(grid, out, preset, grid_model(grid, model), device, settings, force)
         extra = dict(grid=dict(file=str(grid.path), sha256=file_digest(grid.path)))
         [written] = run_figures([(figure, figure.caption, extra)], run, backend, log)
     return written

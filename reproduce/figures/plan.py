@@ -3,7 +3,7 @@ base config, and reuse of a panel only when its record vouches that it is done."
 import dataclasses
 import json
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -65,24 +65,25 @@ class Run:
 
 
 def new_run(out: PathLike, folder: str, preset: Preset, model: PathLike,
-            inputs: dict[str, pathlib.Path | None], device: str = "cpu", optimiser: str = "scipy",
-            force: bool = False, **fields: Any) -> Run:
+            inputs: dict[str, pathlib.Path | None], device: str = "cpu",
+            settings: Mapping[str, Any] | None = None, force: bool = False, **fields: Any) -> Run:
     """A run writing under OUT/<folder>/, with the inputs and network hashed and the base config:
-    TransferConfig's defaults at the preset's size and iterations, with `fields` (the panels
-    set their images themselves)."""
+    TransferConfig's defaults at the preset's size and iterations, with the command line's
+    `settings` (optimiser, precision: TransferConfig fields) and `fields` (the panels set their
+    images themselves)."""
     digests = {key: file_digest(path) for key, path in inputs.items() if path is not None}
     base = TransferConfig(model=str(model), size=preset.size, iterations=preset.iterations,
-                          device=device, optimiser=optimiser, **fields)
+                          device=device, **dict(settings or {}), **fields)
     return Run(pathlib.Path(out), folder, preset, pathlib.Path(model), file_digest(model), inputs,
                digests, base, force)
 
 
 def make_run(out: PathLike, paper: str, preset: Preset, model: PathLike,
-             inputs: dict[str, pathlib.Path | None], device: str = "cpu", optimiser: str = "scipy",
-             force: bool = False) -> Run:
+             inputs: dict[str, pathlib.Path | None], device: str = "cpu",
+             settings: Mapping[str, Any] | None = None, force: bool = False) -> Run:
     """The run of a paper version's figures: the paper's common setting (TransferConfig's
     defaults), at the preset's size and iterations, with the version's style sizing."""
-    return new_run(out, paper, preset, model, inputs, device, optimiser, force,
+    return new_run(out, paper, preset, model, inputs, device, settings, force,
                    style_size=STYLE_SIZE[paper])
 
 

@@ -10,6 +10,7 @@ import torch
 from reproduce.errors import Interrupted, ParameterError, interrupt_signal
 from reproduce.image.convention import pixel_bounds
 from reproduce.method.objective import Losses, LossTerms, Objective
+from reproduce.optim import DEFAULT_OPTIMISER
 from reproduce.optim.minimiser import converged, minimiser
 
 Bound = float | npt.ArrayLike | torch.Tensor
@@ -37,7 +38,7 @@ class SynthesisInterrupted(Interrupted):
 
 
 def synthesise(objective: Objective, x0: torch.Tensor | np.ndarray,
-               bounds: tuple[Bound, Bound] | None = None, optimiser: str = "scipy",
+               bounds: tuple[Bound, Bound] | None = None, optimiser: str = DEFAULT_OPTIMISER,
                iterations: int = 1000,
                callback: Callable[[int, torch.Tensor, Losses], None] | None = None) -> Synthesis:
     """Minimise the objective over the pixels from x0 (a 1×3×H×W preprocessed image: tensor or

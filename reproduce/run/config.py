@@ -18,7 +18,7 @@ from reproduce.files import check_apart, check_output_file
 from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
 from reproduce.method.colour import COLOUR_METHODS
 from reproduce.network import POOLINGS, PRECISIONS, VGG19, record_path
-from reproduce.optim import OPTIMISERS
+from reproduce.optim import DEFAULT_OPTIMISER, OPTIMISERS
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
 CONTENT_LAYERS = ("conv4_2",)
@@ -105,8 +105,10 @@ class TransferConfig:
         "content", "content: style resized to the content's size (cvpr); keep: its own aspect "
         "at --size (arxiv)", choices=STYLE_SIZES)
     optimiser: str = parameter(
-        "scipy", "scipy: scipy's L-BFGS-B, as the authors ran it; device: an L-BFGS with the "
-        "same bounds and memory that stays on the device, faster on a GPU",
+        DEFAULT_OPTIMISER, "L-BFGS-B, as the authors ran it (maxcor 20, stopped by the iteration count): "
+        "device, the algorithm of scipy's L-BFGS-B 3.0 iterate for iterate with its state on the "
+        "network's device (faster: nothing crosses to the host but scalars); scipy, scipy's own, "
+        "on the host (the reference the tests hold device to)",
         choices=tuple(OPTIMISERS), command="transfer")
     precision: str = parameter(
         "float32", "the network's arithmetic: float32, as Caffe computed, or float64 (to tell "
