@@ -12,8 +12,8 @@ OPTIMISERS = {
 }
 DEFAULT_OPTIMISER = "device"   # no slower than scipy's on the CPU, far faster on a GPU
 
-__all__ = ["DEFAULT_OPTIMISER", "OPTIMISERS", "MAXCOR", "Minimum", "NonFiniteLoss", "Synthesis", "SynthesisInterrupted",
-           "minimiser", "synthesise"]
+__all__ = ["DEFAULT_OPTIMISER", "OPTIMISERS", "MAXCOR", "Minimum", "NonFiniteLoss", "Synthesis",
+           "SynthesisInterrupted", "minimiser", "synthesise"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "MAXCOR": "minimiser", "Minimum": "minimiser", "NonFiniteLoss": "minimiser",
     "minimiser": "minimiser", "Synthesis": "synthesis", "SynthesisInterrupted": "synthesis",
