@@ -10,7 +10,8 @@ side by side in one run, medians over --repeats after --warmup runs of each:
   objective  one loss-and-gradient evaluation of eq. 7 (Objective.value_and_grad) against the
              bare forward + backward of the converted network; ratio
   L-BFGS     run_transfer for --iterations with each optimiser: scipy's L-BFGS-B (the float64
-             round trip and host-device copies included) and the L-BFGS kept on the device;
+             round trip and host-device copies included) and the same L-BFGS-B kept on the
+             device (reproduce/optim/lbfgsb.py);
              seconds per iteration once the first line searches are over, evaluations per
              iteration; ratio one iteration / one evaluation
   FLOPs      one evaluation's FLOPs as torch's FlopCounterMode counts them (convolutions and

@@ -121,10 +121,10 @@ def test_fig3_five_layer_sets_by_four_ratios(configs):
 def test_every_panel_uses_the_papers_common_setting(configs, paper):
     panels = [c for name in PAPER_FIGURES for c in configs[paper][name].values()]
     assert len(panels) == sum(PANELS.values()) == 35
-    # average pooling, white noise (seed 0), w_l = 1/(number of layers), scipy's L-BFGS-B,
+    # average pooling, white noise (seed 0), w_l = 1/(number of layers), L-BFGS-B (on the device),
     # 512 px and 2000 iterations: the full preset
     assert {(c.pooling, c.init, c.seed, c.style_weights, c.optimiser, c.size, c.iterations)
-            for c in panels} == {("avg", "noise", 0, None, "scipy", 512, 2000)}
+            for c in panels} == {("avg", "noise", 0, None, "device", 512, 2000)}
     assert len({c.output for c in panels}) == 35
 
 
@@ -209,7 +209,7 @@ def test_manifest_holds_parameters_model_and_results(rendered, small_vgg):
     for entry in m["panels"]:
         p = entry["parameters"]
         assert (p["size"], p["iterations"], p["seed"], p["style_size"], p["optimiser"]) == \
-            (32, 3, 0, "keep", "scipy")
+            (32, 3, 0, "keep", "device")
         assert entry["iterations"] == 3 and entry["seconds"] > 0
         assert np.isfinite(entry["losses"]["total"])
         assert set(entry["losses"]["E"]) == set(STYLE)

@@ -97,4 +97,4 @@ def test_main_runs_at_a_tiny_size(bench, small_vgg, tmp_path, capsys):
             assert math.isfinite(row[key]) and row[key] > 0, key
     table = capsys.readouterr().out
     assert "ratio converted / plain" in table and "achieved GFLOP/s" in table
-    assert "L-BFGS-B (scipy) iteration" in table and "L-BFGS on the device iteration" in table
+    assert "L-BFGS-B (scipy) iteration" in table and "L-BFGS-B on the device iteration" in table
