@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerate the paper's figures (numbered as in the arXiv paper) from the tables in
+"""Regenerate the papers' figures, each paper's numbered as that paper numbers them (arXiv: fig1,
+fig2, fig3; CVPR: fig1, fig3, fig4, fig5, fig6, fig7), from the tables in
 reproduce/figures/tables.py, or the panels of a grid file (--grid FILE).
 
 Writes, under OUT/<paper>/: every panel as <figure>/<panel>.png with its record <panel>.json,
-the figure in the paper's layout as <figure>.png and <figure>.pdf, and its manifest
-<figure>.json; a grid's panels go under OUT/grids/<file stem>/, its montage and manifest beside
+the figure in the paper's layout as <figure>.png and <figure>.pdf, its convergence plot
+<figure>_losses.png and .pdf (every panel's losses at every iteration), and its manifest
+<figure>.json; a grid's panels go under OUT/grids/<file stem>/, its figures and manifest beside
 them. Panels done before with the same parameters and model are reused; --force renders them
 again. --ray renders the panels on a Ray cluster (docs/cluster.md). Ctrl-C or SIGTERM stops the
 whole run (exit 130 or 143); run again to continue.
@@ -18,12 +20,13 @@ import sys
 from reproduce.errors import ReproduceError, run_main
 from reproduce.figures import (
     CAFFEMODEL,
-    FIGURES,
+    FIGURE_NAMES,
     MODEL,
     PAPER_FIGURES,
     PAPERS,
     PRESETS,
     PROTOTXT,
+    figure,
     make_figures,
     require_model,
 )
@@ -74,6 +77,8 @@ def check_combination(args, preset):
         raise ReproduceError("--jobs is for one machine; with --ray the cluster runs the panels")
     if args.cpus_per_panel is not None and (args.ray is None or args.cpus_per_panel < 1):
         raise ReproduceError("--cpus-per-panel takes a positive number, with --ray")
+    if args.figure not in (None, "all"):
+        figure(args.figure, args.paper or "arxiv")  # one line if that paper has no such figure
 
 
 def ray_cluster(address, cpus_per_panel):
@@ -88,9 +93,10 @@ def ray_cluster(address, cpus_per_panel):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", nargs="?", choices=[*FIGURES, "all"],
-                        help="the figure to render (default all: fig1, fig2 and fig3; colour, the 2016 "
-                             "note's colour preservation, only when named)")
+    parser.add_argument("figure", nargs="?", choices=[*FIGURE_NAMES, "all"],
+                        help="the figure to render, as the paper numbers it (default all: the "
+                             "paper's result figures, arXiv fig1-fig3, CVPR fig1 and fig3-fig7; "
+                             "colour, the 2016 note's colour preservation, only when named)")
     parser.add_argument("--paper", choices=PAPERS,
                         help="paper version whose values to use (default arxiv)")
     parser.add_argument("--grid", type=pathlib.Path, metavar="FILE",
@@ -120,7 +126,9 @@ def main(argv=None):
                              f"{PRESETS['quick'].iterations} iterations) instead of the paper's "
                              f"setting ({PRESETS['full'].size} px, {PRESETS['full'].iterations})")
     parser.add_argument("--data", action="append", default=[], metavar="DIR",
-                        help="folder holding inputs not shipped (seated-nude.jpg, Fig. 2 E)")
+                        help="folder holding inputs not shipped (seated-nude.jpg; for the CVPR "
+                             "paper cottage.jpg, jesuiten_iii.jpg, london_day.jpg, "
+                             "new_york_night.jpg: data/README.md)")
     parser.add_argument("--force", action="store_true", help="render panels done before again")
     parser.add_argument("--max-panels", type=int, default=MAX_PANELS, metavar="N",
                         help="with --grid: refuse a grid of more panels than this "
@@ -144,9 +152,10 @@ def main(argv=None):
     if grid:
         manifests = [make_grid(grid, preset, args.out, model, **common)]
     else:
-        names = list(PAPER_FIGURES) if args.figure in (None, "all") else [args.figure]
-        manifests = make_figures(names, args.paper or "arxiv", preset, args.out, model,
-                                 data_dirs=args.data, **common)
+        paper = args.paper or "arxiv"
+        names = list(PAPER_FIGURES[paper]) if args.figure in (None, "all") else [args.figure]
+        manifests = make_figures(names, paper, preset, args.out, model, data_dirs=args.data,
+                                 **common)
     for manifest in manifests:
         print(f"wrote {manifest['files']['png']['file']} and .pdf "
               f"({manifest['caption'].splitlines()[-1]})")

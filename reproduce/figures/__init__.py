@@ -4,9 +4,10 @@
 reference figures (diff)."""
 from reproduce.lazy import lazy_exports
 
-__all__ = ["CAFFEMODEL", "FIGURES", "MODEL", "PAPER_FIGURES", "PAPERS", "PRESETS", "PROTOTXT",
-           "SHIPPED", "make_figures", "make_grid", "require_model"]
+__all__ = ["CAFFEMODEL", "FIGURE_NAMES", "MODEL", "PAPER_FIGURES", "PAPERS", "PRESETS", "PROTOTXT",
+           "SHIPPED", "figure", "make_figures", "make_grid", "require_model"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "make_figures": "make", "make_grid": "make", "CAFFEMODEL": "plan", "MODEL": "plan",
-    "PROTOTXT": "plan", "SHIPPED": "plan", "require_model": "plan", "FIGURES": "tables",
+    "PROTOTXT": "plan", "SHIPPED": "plan", "require_model": "plan", "FIGURE_NAMES": "tables",
+    "figure": "tables",
     "PAPER_FIGURES": "tables", "PAPERS": "tables", "PRESETS": "tables"})

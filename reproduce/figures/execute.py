@@ -54,9 +54,18 @@ class PanelResult:
     image_sha256: str
     node: dict[str, Any]
     attempts: int
+    history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+HISTORY = ("iteration", "seconds", "total", "content", "style")  # kept per iteration in records
+
+
+def columns(history: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """A transfer's per-iteration losses as a record keeps them: a list per quantity."""
+    return {key: [entry[key] for entry in history] for key in HISTORY}
 
 
 @dataclass
@@ -77,7 +86,8 @@ def panel_result(summary: TransferSummary, device: str, image_sha256: str, node:
     """What a panel's record needs, from a transfer's summary, whichever backend ran it."""
     return PanelResult(summary.completed, summary.stop, summary.iterations,
                        summary.losses.as_dict(), summary.alpha, summary.beta, summary.seconds,
-                       summary.model_sha256, device, image_sha256, node, attempts)
+                       summary.model_sha256, device, image_sha256, node, attempts,
+                       columns(summary.history))
 
 
 def failure(error: Exception) -> PanelFailure:

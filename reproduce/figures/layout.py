@@ -15,7 +15,9 @@ from reproduce.image import Array
 
 WIDTH_IN = 6.9         # a two-column paper's text width, inches
 GAP_IN = 0.05          # between panels
-LABEL_IN = 0.75        # left margin when rows are labelled
+LABEL_IN = 0.75        # left margin when rows are labelled, at least
+LABEL_EM = 0.62        # widest mean width of a label's character, in em (for that margin)
+LABEL_PAD_PT = 4       # between a row's label and its first panel
 TITLE_IN = 0.25        # top margin when columns are labelled
 CAPTION_LINE_IN = 0.16
 FONT_PT = 8
@@ -24,71 +26,110 @@ DPI = 200
 GREY = 0.8             # a panel left out
 
 
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) of an image, relative: 0..1, y down
+
+
 @dataclass
 class Tile:
-    """One place in the grid: an RGB image (0–255; None for a panel left out, drawn grey),
-    its letter, and an image shown small in its bottom left corner."""
+    """One place in the grid: an RGB image (0–255; None for a panel left out, drawn grey), its
+    letter, an image shown small in its bottom left corner, a title above it, a box drawn on it,
+    and a crop: only that box of the image, enlarged."""
     image: Array | None = None
     letter: str = ""
     inset: Array | None = None
+    title: str = ""
+    box: Box | None = None
+    crop: Box | None = None
 
 
 def as_rgb8(image: Array) -> Array:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+def cropped(image: Array, box: Box) -> Array:
+    """The box of an image (relative coordinates), at least one pixel."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box
+    top, left = min(int(y0 * h), h - 1), min(int(x0 * w), w - 1)
+    return image[top:max(top + 1, round(y1 * h)), left:max(left + 1, round(x1 * w))]
+
+
+def shown(tile: Tile) -> Array | None:
+    """The image a tile shows: its crop when it has one."""
+    if tile.image is None or tile.crop is None:
+        return tile.image
+    return cropped(tile.image, tile.crop)
+
+
 def draw(rows: Sequence[Sequence[Tile]], row_labels: Sequence[str] = (),
          col_labels: Sequence[str] = (), caption: str = "") -> Figure:
-    """The figure: `rows` of Places in equal boxes of the largest image's aspect."""
-    shapes = [p.image.shape[:2] for row in rows for p in row if p.image is not None]
+    """The figure: each row of tiles spread over the width in equal boxes of the largest image's
+    aspect (a row of fewer tiles has larger boxes), labels beside the rows and above the first
+    row's columns, the caption below."""
+    shapes = [image.shape[:2] for row in rows for tile in row if (image := shown(tile)) is not None]
     aspect = max(h for h, _ in shapes) / max(w for _, w in shapes) if shapes else 0.75
-    ncols, nrows = max(len(row) for row in rows), len(rows)
-    left = LABEL_IN if row_labels else 0.0
-    top = TITLE_IN if col_labels else 0.0
-    box_w = (WIDTH_IN - left - (ncols - 1) * GAP_IN) / ncols
-    box_h = box_w * aspect
+    longest = max((len(line) for label in row_labels for line in label.split("\n")), default=0)
+    left = max(LABEL_IN, longest * FONT_PT * LABEL_EM / 72 + 2 * LABEL_PAD_PT / 72) \
+        if row_labels else 0.0
+    titled = bool(col_labels) or any(tile.title for row in rows for tile in row)
+    top = TITLE_IN if titled else 0.0
+    widths = [(WIDTH_IN - left - (len(row) - 1) * GAP_IN) / len(row) for row in rows]
+    heights = [width * aspect for width in widths]
     chars = int(WIDTH_IN * 72 / (FONT_PT * CHAR_EM))
     lines = [line for para in caption.split("\n") for line in textwrap.wrap(para, chars) or [""]]
-    grid_h = top + nrows * box_h + (nrows - 1) * GAP_IN
+    row_gap = GAP_IN + (TITLE_IN if any(tile.title for row in rows[1:] for tile in row) else 0.0)
+    grid_h = top + sum(heights) + (len(rows) - 1) * row_gap
     height = grid_h + (0.15 + len(lines) * CAPTION_LINE_IN if lines else 0.0)
     figure = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
+    y_top = top
     for r, row in enumerate(rows):
-        for c, place in enumerate(row):
+        box_w, box_h = widths[r], heights[r]
+        for c, tile in enumerate(row):
             x = (left + c * (box_w + GAP_IN)) / WIDTH_IN
-            y = (height - top - (r + 1) * box_h - r * GAP_IN) / height
+            y = (height - y_top - box_h) / height
             axes = figure.add_axes((x, y, box_w / WIDTH_IN, box_h / height))
-            panel(axes, place)
-            if r == 0 and c < len(col_labels):
-                axes.set_title(col_labels[c], fontsize=FONT_PT, pad=3)
+            panel(axes, tile)
+            title = tile.title or (col_labels[c] if r == 0 and c < len(col_labels) else "")
+            if title:
+                axes.set_title(title, fontsize=FONT_PT, pad=3)
             if c == 0 and r < len(row_labels):
-                axes.text(-0.06, 0.5, row_labels[r], transform=axes.transAxes, ha="right",
-                          va="center", fontsize=FONT_PT, multialignment="center")
+                axes.annotate(row_labels[r], (0, 0.5), xycoords="axes fraction",
+                              xytext=(-LABEL_PAD_PT, 0), textcoords="offset points", ha="right",
+                              va="center", fontsize=FONT_PT, multialignment="center")
+        y_top += box_h + row_gap
     if lines:
         figure.text(0.0, (height - grid_h - 0.1) / height, "\n".join(lines), ha="left",
                     va="top", fontsize=FONT_PT, linespacing=1.25)
     return figure
 
 
-def panel(axes: Axes, place: Tile) -> None:
-    """One panel: its image filling the box (aspect kept, centred), inset and letter."""
+def panel(axes: Axes, tile: Tile) -> None:
+    """One panel: its image filling the box (aspect kept, centred), inset, box and letter."""
     axes.set_axis_off()
-    if place.image is None:
+    image = shown(tile)
+    if image is None:
         axes.add_patch(Rectangle((0, 0), 1, 1, color=str(GREY), transform=axes.transAxes))
     else:
-        axes.imshow(as_rgb8(place.image), interpolation="lanczos")
-    if place.inset is not None:
-        h, w = place.inset.shape[:2]
+        axes.imshow(as_rgb8(image), interpolation="lanczos")
+        axes.set_anchor("N")  # an image narrower than its box sits at the top, under its title
+    if tile.box is not None and image is not None:
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = tile.box
+        axes.add_patch(Rectangle((x0 * w - 0.5, y0 * h - 0.5), (x1 - x0) * w, (y1 - y0) * h,
+                                 fill=False, edgecolor="white", linewidth=1.2))
+    if tile.inset is not None:
+        h, w = tile.inset.shape[:2]
         width = 0.3
         height = width * h / w * axes.bbox.width / axes.bbox.height
         inset = axes.inset_axes((0, 0, width, height))
-        inset.imshow(as_rgb8(place.inset), interpolation="lanczos")
+        inset.imshow(as_rgb8(tile.inset), interpolation="lanczos")
         inset.set_xticks([])
         inset.set_yticks([])
         for spine in inset.spines.values():
             spine.set_edgecolor("white")
             spine.set_linewidth(1.5)
-    if place.letter:
-        axes.text(0.0, 1.0, place.letter, transform=axes.transAxes, ha="left", va="top",
+    if tile.letter:
+        axes.text(0.0, 1.0, tile.letter, transform=axes.transAxes, ha="left", va="top",
                   fontsize=FONT_PT + 2, fontweight="bold",
                   bbox=dict(boxstyle="square,pad=0.25", facecolor="white", edgecolor="none"))
 

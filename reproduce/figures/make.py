@@ -11,12 +11,13 @@ from typing import Any
 import filelock
 
 from reproduce.errors import ReproduceError
-from reproduce.figures import layout
+from reproduce.figures import layout, tables
+from reproduce.figures.convergence import draw_convergence
 from reproduce.figures.execute import Backend, PanelFailure, PanelResult, Task, backend_for
 from reproduce.figures.grid_figure import grid_figure, grid_model, grid_run
 from reproduce.figures.manifest import manifest
 from reproduce.figures.plan import Panel, PanelStatus, Run, find_inputs, make_run, plan
-from reproduce.figures.tables import FIGURES, Cell, Figure, Job, Preset, caption
+from reproduce.figures.tables import Cell, Figure, Job, Preset, caption
 from reproduce.files import PathLike, check_apart, check_writable_folder, file_digest, write_json
 from reproduce.image import Array
 from reproduce.image.files import load_image
@@ -46,8 +47,11 @@ def results_lock(out: pathlib.Path) -> Iterator[None]:
 
 
 def figure_files(figure: Figure, run: Run) -> dict[str, pathlib.Path]:
+    """The figure's files: PNG, PDF, its convergence plot (PNG, PDF) and its manifest."""
     folder = run.out / figure.paper
     return dict(png=folder / f"{figure.name}.png", pdf=folder / f"{figure.name}.pdf",
+                losses_png=folder / f"{figure.name}_losses.png",
+                losses_pdf=folder / f"{figure.name}_losses.pdf",
                 manifest=folder / f"{figure.name}.json")
 
 
@@ -95,11 +99,13 @@ def tiles(figure: Figure, panels: Sequence[Panel], run: Run) -> list[list[layout
         return None if path is None else load_image(path, run.preset.size)
 
     def place(cell: Cell) -> layout.Tile:
-        if not isinstance(cell.item, Job):
-            return layout.Tile(picture(cell.item), cell.letter)
-        panel = by_job[id(cell.item)]
-        image = None if panel.status == PanelStatus.SKIPPED else load_image(panel.image)
-        return layout.Tile(image, cell.letter, picture(cell.inset))
+        if isinstance(cell.item, Job):
+            panel = by_job[id(cell.item)]
+            image = None if panel.status == PanelStatus.SKIPPED else load_image(panel.image)
+        else:
+            image = picture(cell.item)
+        return layout.Tile(image, cell.letter, picture(cell.inset), cell.title, cell.box,
+                           cell.crop)
 
     return [[place(cell) for cell in row] for row in figure.rows]
 
@@ -110,8 +116,12 @@ def write_figure(figure: Figure, panels: Sequence[Panel], run: Run, text: str,
     files = figure_files(figure, run)
     drawn = layout.draw(tiles(figure, panels, run), figure.row_labels, figure.col_labels, text)
     layout.save(drawn, files["png"], files["pdf"])
-    written = manifest(figure, panels, run, text, dict(png=files["png"], pdf=files["pdf"]),
-                       **extra)
+    losses = draw_convergence([(p.job.name, None if p.status == PanelStatus.SKIPPED else p.record)
+                               for p in panels],
+                              f"{figure.name} ({figure.paper}): the losses at every iteration")
+    layout.save(losses, files["losses_png"], files["losses_pdf"])
+    written = manifest(figure, panels, run, text,
+                       {k: v for k, v in files.items() if k != "manifest"}, **extra)
     write_json(files["manifest"], written)
     return written
 
@@ -154,12 +164,13 @@ def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike
     takes the list of Tasks and yields (task, result) as each finishes; closing it must stop
     its work."""
     check_writable_folder(out, "--out")
-    figures = [FIGURES[name](paper) for name in names]
+    figures = [tables.figure(name, paper) for name in names]
     backend = default_backend(backend, device, jobs, progress)
     inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
     with results_lock(pathlib.Path(out)):
         run = make_run(out, paper, preset, model, inputs, device, settings, force)
-        return run_figures([(f, caption(f, preset), {}) for f in figures], run, backend, log)
+        return run_figures([(f, caption(f, preset, inputs), {}) for f in figures], run, backend,
+                           log)
 
 
 def make_grid(grid: Grid | PathLike, preset: Preset, out: PathLike, model: PathLike,

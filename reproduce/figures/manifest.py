@@ -17,7 +17,8 @@ def panel_entry(panel: Panel) -> dict[str, Any]:
     if panel.status == PanelStatus.SKIPPED:
         return dict(entry, reason=panel.reason, changes=panel.job.changes)
     assert panel.record is not None  # a panel that is not skipped is done, with its record
-    results = {k: v for k, v in panel.record.items() if k != "parameters" and k not in entry}
+    results = {k: v for k, v in panel.record.items()
+               if k not in ("parameters", "history") and k not in entry}  # history: the record's
     return dict(entry, parameters=panel.parameters, **results)
 
 

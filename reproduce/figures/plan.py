@@ -161,12 +161,14 @@ def read_record(path: PathLike) -> Any:
         return None
 
 
-def skip_reason(panel: Panel, key: str) -> str:
-    """Why a panel is skipped: its input is not shipped and no --data folder holds it."""
-    name, title, _ = INPUTS[key]
-    return (f"{panel.title} (panel {panel.letter}) skipped: {name} ({title}) is not in the "
-            f"public domain and not in the repository; pass --data DIR with the folder that "
-            f"holds it")
+def skip_reason(panel: Panel, keys: Sequence[str]) -> str:
+    """Why a panel is skipped: inputs the repository does not hold (data/README.md says why) and
+    no --data folder holds."""
+    files = " and ".join(f"{INPUTS[key][0]} ({INPUTS[key][1]})" for key in keys)
+    one = len(keys) == 1
+    return (f"{panel.title} (panel {panel.letter}) skipped: {files} {'is' if one else 'are'} "
+            f"not in the repository (data/README.md says why); pass --data DIR with the folder "
+            f"that holds {'it' if one else 'them'}")
 
 
 def plan(figure: Figure, run: Run) -> list[Panel]:
@@ -181,7 +183,7 @@ def plan(figure: Figure, run: Run) -> list[Panel]:
                                      "file; move it away")
         missing = [key for key in job.inputs if run.inputs[key] is None]
         if missing:
-            panel.status, panel.reason = PanelStatus.SKIPPED, skip_reason(panel, missing[0])
+            panel.status, panel.reason = PanelStatus.SKIPPED, skip_reason(panel, missing)
         else:
             panel.config = panel_config(job, run, panel.image)
             panel.parameters = panel_parameters(job, panel.config, run)

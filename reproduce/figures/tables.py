@@ -1,6 +1,7 @@
-"""The paper's figures as tables, one per figure, numbered as in the arXiv paper (Gatys, Ecker &
-Bethge, arXiv 1508.06576; CVPR 2016 as "Image Style Transfer Using Convolutional Neural
-Networks").
+"""The papers' figures as tables, one per figure, numbered as each paper numbers them: the arXiv
+paper (Gatys, Ecker & Bethge, arXiv 1508.06576: Figs. 1–3) and the CVPR paper ("Image Style
+Transfer Using Convolutional Neural Networks", CVPR 2016: Figs. 1 and 3–7; its Fig. 2 is the
+method's diagram, not a result). The arXiv Fig. 2 is the CVPR Fig. 3, with each paper's values.
 
 Every panel is a Job: a name and the TransferConfig fields it changes from the paper's common
 setting, which TransferConfig's defaults hold (average pooling, white-noise start, seed 0, content
@@ -8,17 +9,21 @@ layer conv4_2, style layers conv1_1 … conv5_1 with w_l = 1/5). Inputs are name
 a panel that names no content image is Neckarfront's (BASE_CONTENT). The CVPR paper resizes the
 style image to the content's size, the arXiv one keeps its aspect (STYLE_SIZE).
 """
+import pathlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reproduce.errors import ReproduceError
 from reproduce.run.config import STYLE_LAYERS
 
 PAPERS = ("arxiv", "cvpr")
 STYLE_SIZE = {"arxiv": "keep", "cvpr": "content"}
 BASE_CONTENT = "tubingen"
 
-# key: (file, title, shipped in data/inputs). Femme nue assise is not in the public domain: it is
-# read from a folder the user gives (--data DIR).
+# key: (file, title, shipped in data/inputs). Images that are not in the public domain, or have
+# no known free source, are read from a folder the user gives (--data DIR) under these names
+# (data/README.md); any image may stand in, and the figure's caption then names it.
 INPUTS = {
     "tubingen": ("tubingen.jpg", "Neckarfront, Tübingen", True),
     "shipwreck": ("shipwreck.jpg", "The Shipwreck of the Minotaur by J. M. W. Turner", True),
@@ -26,6 +31,10 @@ INPUTS = {
     "scream": ("the_scream.jpg", "The Scream by Edvard Munch", True),
     "seated_nude": ("seated-nude.jpg", "Femme nue assise by Pablo Picasso", False),
     "composition_vii": ("composition_vii.jpg", "Composition VII by Wassily Kandinsky", True),
+    "cottage": ("cottage.jpg", "a photograph of a stone cottage", False),
+    "jesuiten": ("jesuiten_iii.jpg", "Jesuiten III by Lyonel Feininger", False),
+    "london": ("london_day.jpg", "a photograph of London by day", False),
+    "new_york": ("new_york_night.jpg", "a photograph of New York by night", False),
 }
 
 
@@ -54,7 +63,7 @@ FIG1 = (
     ("e",     "conv5_1",          "conv5_1",           "conv5_2"),
 )
 
-# Fig. 2 (CVPR Fig. 3): Neckarfront (A) in five styles, the painting inset, α/β per version.
+# arXiv Fig. 2, CVPR Fig. 3: Neckarfront (A) in five styles, the painting inset, α/β per version.
 FIG2 = (
     # letter  style              α/β arxiv  α/β cvpr
     ("B",     "shipwreck",       1e-3,      1e-3),
@@ -64,10 +73,34 @@ FIG2 = (
     ("F",     "composition_vii", 1e-4,      5e-4),
 )
 
-# Fig. 3: Neckarfront in the style of Composition VII. Rows: style layers conv1_1 up to the
+# arXiv Fig. 3: Neckarfront in the style of Composition VII. Rows: style layers conv1_1 up to the
 # row's layer; columns: α/β.
 FIG3_ROWS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 FIG3_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
+
+# CVPR Fig. 4, relative weighting: Neckarfront in the style of Composition VII, α/β growing from
+# the top left (almost a texture of the painting) to the bottom right (almost the photograph).
+# The exponents are one reading of the figure, whose panels are labelled by them.
+FIG4_RATIOS = ((1e-4, 1e-3),
+               (1e-2, 1e-1))
+
+# CVPR Fig. 5, the content layer: a photograph of a stone cottage in the style of Jesuiten III,
+# content matched at conv2_2 (the photograph's fine structure, the painting's texture laid over
+# it) and at conv4_2 (the two merged); each shown whole with a box, and the box enlarged.
+FIG5_LAYERS = ("conv2_2", "conv4_2")
+FIG5_RATIO = 1e-3
+FIG5_BOX = (0.45, 0.35, 0.75, 0.65)  # the enlarged region (x0, y0, x1, y1), relative: one reading
+
+# CVPR Fig. 6, initialisation: Neckarfront in the style of The Starry Night from the content
+# image (A), from the style image (B), and from four different white noises (C).
+FIG6_RATIO = 1e-3
+FIG6_STARTS = (("A", "content"), ("B", "style"))
+FIG6_SEEDS = (0, 1, 2, 3)
+
+# CVPR Fig. 7, photorealistic transfer: London by day in the style of New York by night, started
+# from the content image. The ratio is one reading of the figure.
+FIG7_RATIO = 1e-2
+FIG7_START = "content"
 
 
 @dataclass(frozen=True)
@@ -93,10 +126,15 @@ class Job:
 
 @dataclass(frozen=True)
 class Cell:
-    """A place in a figure: a Job or an input key, its letter, the input key of its inset."""
+    """A place in a figure: a Job or an input key, its letter, the input key of its inset, a
+    title above it, a box drawn on it, and a crop (only that box, enlarged); boxes are relative
+    (x0, y0, x1, y1)."""
     item: "Job | str"
     letter: str = ""
     inset: str | None = None
+    title: str = ""
+    box: tuple[float, float, float, float] | None = None
+    crop: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +153,9 @@ class Figure:
 
     @property
     def jobs(self) -> list[Job]:
-        return [cell.item for cell in self.cells if isinstance(cell.item, Job)]
+        """The panels to render, each once (a cell may show a panel another shows too)."""
+        jobs = [cell.item for cell in self.cells if isinstance(cell.item, Job)]
+        return list({id(job): job for job in jobs}.values())
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -172,8 +212,9 @@ def fig1(paper: str) -> Figure:
     return Figure("fig1", paper, caption, (tuple(style), tuple(content)))
 
 
-def fig2(paper: str) -> Figure:
-    """Fig. 2: the photograph (A) and five stylised panels (B–F) with the painting inset."""
+def styles(paper: str) -> Figure:
+    """arXiv Fig. 2, CVPR Fig. 3: the photograph (A) and five stylised panels (B–F) with the
+    painting inset."""
     cells = [Cell("tubingen", "A")]
     shown = []
     for letter, style, arxiv_ratio, cvpr_ratio in FIG2:
@@ -181,15 +222,16 @@ def fig2(paper: str) -> Figure:
         cells.append(Cell(Job(f"tubingen_{style}", dict(styles=(style,), ratio=ratio)),
                           letter, style))
         shown.append(f"{INPUTS[style][1]} ({letter}, α/β = {ratio_text(ratio)})")
-    styles = "; ".join(shown)
-    caption = (f"Figure 2 ({version(paper)} values). A photograph of the Neckarfront in Tübingen "
-               f"(A) rendered in the style of a painting, shown in the bottom left corner of "
-               f"each panel: {styles}.")
-    return Figure("fig2", paper, caption, tuple(tuple(cells[i:i + 2]) for i in range(0, 6, 2)))
+    number = 2 if paper == "arxiv" else 3
+    caption = (f"Figure {number} ({version(paper)} values). A photograph of the Neckarfront in "
+               f"Tübingen (A) rendered in the style of a painting, shown in the bottom left corner "
+               f"of each panel: {'; '.join(shown)}.")
+    return Figure(f"fig{number}", paper, caption,
+                  tuple(tuple(cells[i:i + 2]) for i in range(0, 6, 2)))
 
 
-def fig3(paper: str) -> Figure:
-    """Fig. 3: 5 style layer sets (rows) × 4 ratios α/β (columns), Composition VII."""
+def layers_and_ratios(paper: str) -> Figure:
+    """arXiv Fig. 3: 5 style layer sets (rows) × 4 ratios α/β (columns), Composition VII."""
     rows = tuple(tuple(Cell(Job(f"{last}_{ratio:.0e}", dict(
         styles=("composition_vii",), style_layers=layers_up_to(last), ratio=ratio)))
         for ratio in FIG3_RATIOS) for last in FIG3_ROWS)
@@ -230,8 +272,88 @@ def colour(paper: str) -> Figure:
     return Figure("colour", paper, caption, (tuple(cells),))
 
 
-FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "colour": colour}
-PAPER_FIGURES = ("fig1", "fig2", "fig3")  # `make_figures.py all`: the 2015 paper's figures
+def relative_weighting(paper: str) -> Figure:
+    """CVPR Fig. 4: 2 × 2 panels of Neckarfront in the style of Composition VII, α/β growing from
+    the top left to the bottom right, each panel titled with its ratio."""
+    rows = tuple(tuple(Cell(Job(f"composition_vii_{ratio:.0e}", dict(
+        styles=("composition_vii",), ratio=ratio)), title=f"$\\alpha/\\beta = {ratio_math(ratio)}$")
+        for ratio in row) for row in FIG4_RATIOS)
+    ratios = [ratio_text(r) for row in FIG4_RATIOS for r in row]
+    caption = (f"Figure 4 ({version(paper)} values). Relative weighting of content and style: "
+               f"Neckarfront, Tübingen in the style of Composition VII by Wassily Kandinsky, "
+               f"with α/β = {', '.join(ratios[:-1])} and {ratios[-1]} from the top left to the "
+               f"bottom right: more weight on the style gives almost a texture of the painting, "
+               f"more on the content almost the photograph.")
+    return Figure("fig4", paper, caption, rows)
+
+
+def content_layer(paper: str) -> Figure:
+    """CVPR Fig. 5: a photograph of a stone cottage (top row, the painting inset) in the style of
+    Jesuiten III, content matched at conv2_2 (middle) and conv4_2 (bottom); left the whole image
+    with a box, right that box enlarged."""
+    rows = [(Cell("cottage", "A", "jesuiten", box=FIG5_BOX), Cell("cottage", crop=FIG5_BOX))]
+    for letter, layer in zip("BC", FIG5_LAYERS):
+        job = Job(f"cottage_{layer}", dict(content="cottage", styles=("jesuiten",),
+                                          content_layers=(layer,), ratio=FIG5_RATIO))
+        rows.append((Cell(job, letter, box=FIG5_BOX), Cell(job, crop=FIG5_BOX)))
+    caption = (f"Figure 5 ({version(paper)} values). The content layer: a photograph of a stone "
+               f"cottage (A) rendered in the style of Jesuiten III by Lyonel Feininger (inset), "
+               f"α/β = {ratio_text(FIG5_RATIO)}, with the content matched at {FIG5_LAYERS[0]} "
+               f"(B: the photograph's fine structure, the painting's texture laid over it) and at "
+               f"{FIG5_LAYERS[1]} (C: the two merged). Right: the box of each image enlarged.")
+    return Figure("fig5", paper, caption, tuple(rows), row_labels=("photograph", *FIG5_LAYERS),
+                  col_labels=("whole image", "the box enlarged"))
+
+
+def initialisation(paper: str) -> Figure:
+    """CVPR Fig. 6: Neckarfront in the style of The Starry Night from the content image (A), the
+    style image (B) and four white noises (C, 2 × 2 below)."""
+    starts = tuple(Cell(Job(f"from_{init}", dict(styles=("starry",), ratio=FIG6_RATIO, init=init)),
+                        letter) for letter, init in FIG6_STARTS)
+    noises = tuple(Cell(Job(f"from_noise_seed{seed}", dict(styles=("starry",), ratio=FIG6_RATIO,
+                                                          init="noise", seed=seed)),
+                        "C" if seed == FIG6_SEEDS[0] else "") for seed in FIG6_SEEDS)
+    caption = (f"Figure 6 ({version(paper)} values). Initialisation: Neckarfront, Tübingen in "
+               f"the style of The Starry Night by Vincent van Gogh, α/β = "
+               f"{ratio_text(FIG6_RATIO)}, the gradient descent started from the content image "
+               f"(A), from the style image (B), and from four different white-noise images (C, "
+               f"seeds {', '.join(map(str, FIG6_SEEDS))}).")
+    return Figure("fig6", paper, caption, (starts, noises[:2], noises[2:]))  # C: 2 × 2
+
+
+def photorealistic(paper: str) -> Figure:
+    """CVPR Fig. 7: the style (New York by night) and the content (London by day) small above,
+    the result large below."""
+    job = Job("london_new_york", dict(content="london", styles=("new_york",), ratio=FIG7_RATIO,
+                                      init=FIG7_START))
+    caption = (f"Figure 7 ({version(paper)} values). Photorealistic style transfer: a photograph "
+               f"of London by day (B) in the style of a photograph of New York by night (A), "
+               f"α/β = {ratio_text(FIG7_RATIO)}, started from the content image (C).")
+    return Figure("fig7", paper, caption, ((Cell("new_york", "A", title="style"),
+                                            Cell("london", "B", title="content")),
+                                           (Cell(job, "C", title="result"),)))
+
+
+# Each paper's result figures, numbered as that paper numbers them (`make_figures.py all`).
+PAPER_FIGURES = {"arxiv": ("fig1", "fig2", "fig3"),
+                 "cvpr": ("fig1", "fig3", "fig4", "fig5", "fig6", "fig7")}
+TABLES = {("arxiv", "fig1"): fig1, ("arxiv", "fig2"): styles, ("arxiv", "fig3"): layers_and_ratios,
+          ("cvpr", "fig1"): fig1, ("cvpr", "fig3"): styles, ("cvpr", "fig4"): relative_weighting,
+          ("cvpr", "fig5"): content_layer, ("cvpr", "fig6"): initialisation,
+          ("cvpr", "fig7"): photorealistic}
+EXTRA_FIGURES = {"colour": colour}  # beyond the papers: for either, rendered only when named
+FIGURE_NAMES = tuple(sorted({name for _, name in TABLES} | set(EXTRA_FIGURES)))
+
+
+def figure(name: str, paper: str) -> Figure:
+    """The figure called `name` of `paper` (its own numbering), or one line naming its figures."""
+    if name in EXTRA_FIGURES:
+        return EXTRA_FIGURES[name](paper)
+    if (paper, name) not in TABLES:
+        raise ReproduceError(f"the {version(paper)} paper has no result figure {name}: its "
+                             f"figures are {', '.join(PAPER_FIGURES[paper])}"
+                             f"{' (its Fig. 2 is the diagram of the method)' if paper == 'cvpr' else ''}")
+    return TABLES[(paper, name)](paper)
 
 
 def setting(preset: Preset) -> str:
@@ -243,6 +365,11 @@ def setting(preset: Preset) -> str:
             f"iterations, not the paper's setting ({full.size} px, {full.iterations}).")
 
 
-def caption(figure: Figure, preset: Preset) -> str:
-    """The figure's caption and the setting it was rendered with."""
-    return f"{figure.caption}\n{setting(preset)}"
+def caption(figure: Figure, preset: Preset,
+            inputs: Mapping[str, pathlib.Path | None] | None = None) -> str:
+    """The figure's caption, the images given with --data that it shows (any image may stand in
+    for the paper's: the caption names the file used), and the setting it was rendered with."""
+    given = [f"{INPUTS[key][1]}: {path.name}" for key, path in (inputs or {}).items()
+             if path is not None and key in figure.inputs and not INPUTS[key][2]]
+    data = f"\nImages given with --data: {'; '.join(given)}." if given else ""
+    return f"{figure.caption}{data}\n{setting(preset)}"

@@ -15,7 +15,7 @@ import torch
 import reproduce.figures.execute as execute
 import reproduce.figures.plan as plan
 from reproduce.errors import run_main
-from reproduce.figures import FIGURES, PAPER_FIGURES, PRESETS, make_figures
+from reproduce.figures import PAPER_FIGURES, PRESETS, figure, make_figures
 from reproduce.figures.execute import worker_devices
 from reproduce.figures.layout import Tile, draw, save
 from reproduce.figures.tables import Preset, caption, ratio_math, ratio_text
@@ -24,7 +24,10 @@ from tests.helpers import ROOT, load_script
 
 REFERENCE = ROOT / "data" / "reference" / "neural-style-fig2"
 TINY = ["--quick", "--size", "32", "--iterations", "3"]
-PANELS = {"fig1": 10, "fig2": 5, "fig3": 20}
+PANELS = {"fig1": 10, "fig2": 5, "fig3": 20}  # the arXiv figures
+# what --data supplies: Femme nue assise, and the CVPR Figs. 5 and 7 images
+NOT_SHIPPED = {"seated-nude.jpg": (52, 40), "cottage.jpg": (40, 56), "jesuiten_iii.jpg": (48, 40),
+               "london_day.jpg": (36, 52), "new_york_night.jpg": (40, 60)}
 # the paper's style layers (arXiv p. 10; CVPR sec. 3), its content layer for Fig. 2 and 3
 STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -32,10 +35,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    """A --data folder with a stand-in for Femme nue assise (not in the repository)."""
+    """A --data folder with stand-ins for the images the repository does not hold."""
     folder = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
-    iio.imwrite(folder / "seated-nude.jpg", rng.integers(0, 256, (52, 40, 3), dtype=np.uint8))
+    for name, shape in NOT_SHIPPED.items():
+        iio.imwrite(folder / name, rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
     return folder
 
 
@@ -64,7 +68,7 @@ def configs(small_vgg, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("plan")
     result = {}
     for paper in ("arxiv", "cvpr"):
-        figures = [FIGURES[name](paper) for name in FIGURES]
+        figures = [figure(name, paper) for name in (*PAPER_FIGURES[paper], "colour")]
         inputs = plan.find_inputs({k for f in figures for k in f.inputs}, [data_dir])
         run = plan.make_run(out, paper, PRESETS["full"], small_vgg, inputs)
         result[paper] = {f.name: {p.job.name: p.config for p in plan.plan(f, run)}
@@ -92,21 +96,22 @@ def test_fig1_style_from_growing_layer_sets_content_from_one_layer(configs, pape
     assert {(named(c), c.style_layers) for c in content} == {(("tubingen.jpg", ()), ())}
 
 
-@pytest.mark.parametrize("paper, ratios, style_size", [
-    ("arxiv", {"shipwreck.jpg": 1e-3, "starry_night.jpg": 1e-3, "the_scream.jpg": 1e-3,
+@pytest.mark.parametrize("paper, name, ratios, style_size", [
+    ("arxiv", "fig2", {"shipwreck.jpg": 1e-3, "starry_night.jpg": 1e-3, "the_scream.jpg": 1e-3,
                "seated-nude.jpg": 1e-4, "composition_vii.jpg": 1e-4}, "keep"),
-    ("cvpr", {"shipwreck.jpg": 1e-3, "starry_night.jpg": 8e-4, "the_scream.jpg": 5e-3,
+    ("cvpr", "fig3", {"shipwreck.jpg": 1e-3, "starry_night.jpg": 8e-4, "the_scream.jpg": 5e-3,
               "seated-nude.jpg": 5e-4, "composition_vii.jpg": 5e-4}, "content"),
 ])
-def test_fig2_ratios_of_each_version(configs, paper, ratios, style_size):
-    panels = configs[paper]["fig2"].values()
+def test_fig2_ratios_of_each_version(configs, paper, name, ratios, style_size):
+    """arXiv Fig. 2 is CVPR Fig. 3, with each version's ratios."""
+    panels = configs[paper][name].values()
     assert {named(c)[1][0]: c.ratio for c in panels} == ratios
     assert {(named(c)[0], c.content_layers, c.style_layers, c.style_size) for c in panels} == \
         {("tubingen.jpg", ("conv4_2",), STYLE, style_size)}
-    figure = FIGURES["fig2"](paper)
-    assert [[cell.letter for cell in row] for row in figure.rows] == \
+    styles = figure(name, paper)
+    assert [[cell.letter for cell in row] for row in styles.rows] == \
         [["A", "B"], ["C", "D"], ["E", "F"]]
-    assert [cell.inset for cell in figure.cells] == \
+    assert [cell.inset for cell in styles.cells] == \
         [None, "shipwreck", "starry", "scream", "seated_nude", "composition_vii"]
 
 
@@ -117,15 +122,22 @@ def test_fig3_five_layer_sets_by_four_ratios(configs):
         {("tubingen.jpg", ("composition_vii.jpg",))}
 
 
+# the panels of each paper's result figures; those that change the start are CVPR Figs. 6 and 7
+COUNTS = {"arxiv": 35, "cvpr": 10 + 5 + 4 + 2 + 6 + 1}
+STARTS = {("cvpr", "fig6"), ("cvpr", "fig7")}
+
+
 @pytest.mark.parametrize("paper", ["arxiv", "cvpr"])
 def test_every_panel_uses_the_papers_common_setting(configs, paper):
-    panels = [c for name in PAPER_FIGURES for c in configs[paper][name].values()]
-    assert len(panels) == sum(PANELS.values()) == 35
-    # average pooling, white noise (seed 0), w_l = 1/(number of layers), L-BFGS-B (on the device),
-    # 512 px and 2000 iterations: the full preset
-    assert {(c.pooling, c.init, c.seed, c.style_weights, c.optimiser, c.size, c.iterations)
-            for c in panels} == {("avg", "noise", 0, None, "device", 512, 2000)}
-    assert len({c.output for c in panels}) == 35
+    panels = [c for name in PAPER_FIGURES[paper] for c in configs[paper][name].values()]
+    assert len(panels) == len({c.output for c in panels}) == COUNTS[paper]
+    # average pooling, w_l = 1/(number of layers), L-BFGS-B (on the device), 512 px and 2000
+    # iterations: the full preset
+    assert {(c.pooling, c.style_weights, c.optimiser, c.size, c.iterations) for c in panels} == \
+        {("avg", None, "device", 512, 2000)}
+    # white noise, seed 0, but where a figure is about the start
+    assert {(c.init, c.seed) for name in PAPER_FIGURES[paper] if (paper, name) not in STARTS
+            for c in configs[paper][name].values()} == {("noise", 0)}
 
 
 def test_colour_figure_is_the_notes_comparison(configs):
@@ -136,12 +148,12 @@ def test_colour_figure_is_the_notes_comparison(configs):
     assert {(named(c), c.ratio, c.content_layers, c.style_layers, c.seed, c.tv_weight,
              c.style_scale) for c in panels} == \
         {(("tubingen.jpg", ("starry_night.jpg",)), 1e-3, ("conv4_2",), STYLE, 0, 0.0, 1.0)}
-    assert [cell.letter for cell in FIGURES["colour"]("arxiv").cells] == list("abcde")
-    assert PAPER_FIGURES == ("fig1", "fig2", "fig3")
+    assert [cell.letter for cell in figure("colour", "arxiv").cells] == list("abcde")
+    assert "colour" not in PAPER_FIGURES["arxiv"] + PAPER_FIGURES["cvpr"]
 
 
 def test_fig2_panels_carry_the_reference_names():
-    names = {f"{j.name}.png" for j in FIGURES["fig2"]("arxiv").jobs}
+    names = {f"{j.name}.png" for j in figure("fig2", "arxiv").jobs}
     # the Picasso-derived rendering is not shipped, like the painting itself
     assert names - {p.name for p in REFERENCE.iterdir()} == {"tubingen_seated_nude.png"}
 
@@ -149,11 +161,11 @@ def test_fig2_panels_carry_the_reference_names():
 def test_presets_and_captions():
     assert (PRESETS["full"].size, PRESETS["full"].iterations) == (512, 2000)
     assert (PRESETS["quick"].size, PRESETS["quick"].iterations) == (128, 40)
-    figure = FIGURES["fig2"]("cvpr")
-    assert "Paper setting: 512 px, 2000" in caption(figure, PRESETS["full"])
-    quick = caption(figure, PRESETS["quick"])
+    styles = figure("fig3", "cvpr")
+    assert "Paper setting: 512 px, 2000" in caption(styles, PRESETS["full"])
+    quick = caption(styles, PRESETS["quick"])
     assert "Quick preset: 128 px, 40" in quick and "not the paper's setting" in quick
-    assert "Figure 2 (CVPR values)" in quick and "Femme nue assise by Pablo Picasso" in quick
+    assert "Figure 3 (CVPR values)" in quick and "Femme nue assise by Pablo Picasso" in quick
     assert [f"α/β = {r}" in quick for r in ("10⁻³", "8×10⁻⁴", "5×10⁻³", "5×10⁻⁴")] == [True] * 4
     args = argparse.Namespace(quick=True, size=32, iterations=None)
     preset = load_script("make_figures").preset_from(args)
@@ -163,7 +175,7 @@ def test_presets_and_captions():
 def test_ratios_are_written_as_the_paper_writes_them():
     assert [ratio_text(r) for r in (1e-5, 1e-3, 8e-4, 5e-3)] == ["10⁻⁵", "10⁻³", "8×10⁻⁴", "5×10⁻³"]
     assert ratio_math(1e-2) == "10^{-2}" and ratio_math(5e-4) == "5\\times10^{-4}"
-    assert FIGURES["fig3"]("arxiv").col_labels[0] == "$\\alpha/\\beta = 10^{-5}$"
+    assert figure("fig3", "arxiv").col_labels[0] == "$\\alpha/\\beta = 10^{-5}$"
 
 
 # --- the layout --------------------------------------------------------------------------------
@@ -189,16 +201,19 @@ def test_layout_sets_letters_labels_inset_and_caption_in_real_type(tmp_path):
 # --- the pipeline ----------------------------------------------------------------------------
 
 def test_every_panel_figure_and_manifest_is_written(rendered):
-    for figure, count in PANELS.items():
-        assert len(list((rendered / "arxiv" / figure).glob("*.png"))) == count
-        assert iio.imread(rendered / "arxiv" / f"{figure}.png").ndim == 3
-        assert (rendered / "arxiv" / f"{figure}.pdf").read_bytes()[:5] == b"%PDF-"
-        files = manifest(rendered, figure)["files"]
+    for name, count in PANELS.items():
+        assert len(list((rendered / "arxiv" / name).glob("*.png"))) == count
+        for png in (f"{name}.png", f"{name}_losses.png"):
+            assert iio.imread(rendered / "arxiv" / png).ndim == 3
+        for pdf in (f"{name}.pdf", f"{name}_losses.pdf"):
+            assert (rendered / "arxiv" / pdf).read_bytes()[:5] == b"%PDF-"
+        files = manifest(rendered, name)["files"]
+        assert set(files) == {"png", "pdf", "losses_png", "losses_pdf"}
         assert {kind: file_digest(entry["file"]) for kind, entry in files.items()} == \
             {kind: entry["sha256"] for kind, entry in files.items()}
-        entries = manifest(rendered, figure)["panels"]
+        entries = manifest(rendered, name)["panels"]
         assert [e["status"] for e in entries] == ["computed"] * count
-        assert [e["name"] for e in entries] == [j.name for j in FIGURES[figure]("arxiv").jobs]
+        assert [e["name"] for e in entries] == [j.name for j in figure(name, "arxiv").jobs]
 
 
 def test_manifest_holds_parameters_model_and_results(rendered, small_vgg):
@@ -293,12 +308,12 @@ def test_without_the_picasso_panel_e_is_skipped(rendered, tmp_path, small_vgg, c
 
 
 def test_parallel_jobs_render_every_panel(tmp_path, small_vgg, data_dir):
-    assert make("fig2", "--paper", "cvpr", "--model", small_vgg, "--out", tmp_path,
+    assert make("fig3", "--paper", "cvpr", "--model", small_vgg, "--out", tmp_path,
                 "--data", data_dir, "--jobs", "2", *TINY) == 0
-    entries = manifest(tmp_path, "fig2", "cvpr")["panels"]
+    entries = manifest(tmp_path, "fig3", "cvpr")["panels"]
     assert [e["status"] for e in entries] == ["computed"] * 5
     assert {e["parameters"]["style_size"] for e in entries} == {"content"}
-    assert (tmp_path / "cvpr" / "fig2.png").is_file()
+    assert (tmp_path / "cvpr" / "fig3.png").is_file()
 
 
 def test_a_backend_is_a_function_of_the_tasks(tmp_path, small_vgg, data_dir):
