@@ -299,7 +299,8 @@ class SlicedWasserstein:
     sort(vᵀS)_m, otherwise the painting's sorted projections (at levels (j + ½)/M_S) interpolated
     linearly at the image's levels (constant beyond the ends). K = N_l directions drawn once from
     the seed (unit_directions), or explicit ones (`directions`, K × N_l unit rows). Several style
-    images: Q_v is the mixture's, its levels the midpoints of the cumulative weights b_k/M_k.
+    images: Q_v is the mixture's, the paintings' projections sorted together, each a knot at the
+    midpoint of its weight b_k/M_k on the cumulative scale (the weighted form of (j + ½)/M_S).
 
     Heitz et al.'s code draws K = N_l new directions at every evaluation, which L-BFGS-B's line
     search cannot follow (a different f at the same x); it matches unequal sizes only by an integer
