@@ -13,24 +13,36 @@ discrepancy between the image's positions x_i (columns of F) and the painting's 
 Several style images: the project blends Gram targets, A = Σ_k b_k A_k (b normalised to sum 1).
 `gram` does exactly that. mmd-linear, mmd-poly, stats and sliced-wasserstein match the mixture
 distribution Σ_k b_k P_k instead, P_k the empirical distribution of painting k's positions (each of
-painting k's M_k positions weighs b_k / M_k); for paintings of the image's size M this is the
-blended Gram target again (mmd-poly with c = 0 is then `gram` with the same A). mmd-gaussian's
+painting k's M_k positions weighs b_k / M_k); when every painting has the image's M_l positions,
+mmd-poly with c = 0 against the mixture is `gram` with the blended target (to rounding). mmd-gaussian's
 linear-time estimate pairs single positions and takes one style image only.
 
 Everything random (mmd-gaussian's pairing, sliced-wasserstein's directions) is drawn once, when the
 loss is made, from a seed or a torch.Generator: L-BFGS-B needs the same f at the same x.
 """
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 
 from reproduce.errors import ReproduceError
 from reproduce.method.losses import gram, style_layer_loss
 
+
+class StyleLoss(Protocol):
+    """A style loss: made once from the painting's S (`paintings`, plus the keyword `options` its
+    class lists), it gives E_l of the image's features F."""
+
+    name: str
+    options: tuple
+
+    def __call__(self, F: torch.Tensor) -> torch.Tensor: ...
+
+
 STYLE_LOSSES: dict[str, type] = {}
 
 
-def register(name: str):
+def register(name: str) -> Callable[[type], type]:
     """Class decorator: enter a style loss in STYLE_LOSSES under `name`, once."""
     def enter(cls: type) -> type:
         if name in STYLE_LOSSES:
@@ -42,7 +54,7 @@ def register(name: str):
 
 
 def make_style_loss(name: str, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None,
-                    **options):
+                    **options) -> StyleLoss:
     """The style loss `name` with targets from S (one painting, or a list of paintings blended with
     weights b). `options` may hold every loss's keyword options (c, seed): each loss takes those
     its class lists in `options`, so a caller can pass one config's options whatever loss it names."""
