@@ -6,7 +6,7 @@ import pytest
 
 from reproduce.figures import SHIPPED
 from reproduce.figures.grid_figure import grid_figure
-from reproduce.figures.tables import PRESETS, fig3
+from reproduce.figures.tables import PRESETS, figure
 from reproduce.files import ROOT
 from reproduce.run.grid import KINDS, RUN_FIELDS, GridError, load_grid
 from reproduce.run.transfer import TransferConfig
@@ -57,7 +57,7 @@ def test_fig3_grid_is_the_papers_fig3():
         assert (overrides["content_layers"], overrides["pooling"], overrides["init"],
                 overrides["seed"], overrides["style_size"]) == (("conv4_2",), "avg", "noise", 0,
                                                                 "keep")
-    jobs = fig3("arxiv").jobs  # the same panels, in the same order, as the figure's table
+    jobs = figure("fig3", "arxiv").jobs  # the same panels, in the same order, as the figure's table
     assert [name for name, _ in grid.panels] == [job.name for job in jobs]
     for (_, overrides), job in zip(grid.panels, jobs):
         assert (overrides["style_layers"], overrides["ratio"]) == \
@@ -153,13 +153,13 @@ def test_missing_grid_file(tmp_path):
 
 
 def test_fig3_grid_as_a_figure_has_the_papers_rows_and_columns():
-    figure = grid_figure(load_grid(FIG3), PRESETS["full"])
-    assert (figure.name, figure.paper) == ("fig3", "grids")  # OUT/grids/fig3/
-    assert figure.row_labels == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-    assert figure.col_labels == ("1e-05", "1e-04", "1e-03", "1e-02")
-    assert [[cell.item.name for cell in row] for row in figure.rows] == \
-        [[job.name for job in fig3("arxiv").jobs[i:i + 4]] for i in range(0, 20, 4)]
-    assert figure.caption.endswith("Rows: style_layers; columns: ratio.\n"
+    grid = grid_figure(load_grid(FIG3), PRESETS["full"])
+    assert (grid.name, grid.paper) == ("fig3", "grids")  # OUT/grids/fig3/
+    assert grid.row_labels == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    assert grid.col_labels == ("1e-05", "1e-04", "1e-03", "1e-02")
+    assert [[cell.item.name for cell in row] for row in grid.rows] == \
+        [[job.name for job in figure("fig3", "arxiv").jobs[i:i + 4]] for i in range(0, 20, 4)]
+    assert grid.caption.endswith("Rows: style_layers; columns: ratio.\n"
                                    "Rendered at 512 px with 2000 L-BFGS-B iterations.")
 
 
