@@ -54,6 +54,7 @@ class PanelResult:
     image_sha256: str
     node: dict[str, Any]
     attempts: int
+    evaluations: int = 0
     history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def panel_result(summary: TransferSummary, device: str, image_sha256: str, node:
     return PanelResult(summary.completed, summary.stop, summary.iterations,
                        summary.losses.as_dict(), summary.alpha, summary.beta, summary.seconds,
                        summary.model_sha256, device, image_sha256, node, attempts,
-                       columns(summary.history))
+                       summary.evaluations, columns(summary.history))
 
 
 def failure(error: Exception) -> PanelFailure:

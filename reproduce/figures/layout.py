@@ -10,8 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from reproduce.figures.tables import Box, Crop
 from reproduce.files import PathLike, atomic_path
 from reproduce.image import Array
+from reproduce.image.files import centre_square
 
 WIDTH_IN = 6.9         # a two-column paper's text width, inches
 GAP_IN = 0.05          # between panels
@@ -20,34 +22,39 @@ LABEL_EM = 0.62        # widest mean width of a label's character, in em (for th
 LABEL_PAD_PT = 4       # between a row's label and its first panel
 TITLE_IN = 0.25        # top margin when columns are labelled
 CAPTION_LINE_IN = 0.16
+NOTE_PT = 5.5          # the notes under panels
+NOTE_LINE_IN = 0.095   # a line of a note
 FONT_PT = 8
 CHAR_EM = 0.52         # mean width of a character of the caption, in em (for wrapping)
 DPI = 200
 GREY = 0.8             # a panel left out
 
 
-Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) of an image, relative: 0..1, y down
 
 
 @dataclass
 class Tile:
     """One place in the grid: an RGB image (0–255; None for a panel left out, drawn grey), its
     letter, an image shown small in its bottom left corner, a title above it, a box drawn on it,
-    and a crop: only that box of the image, enlarged."""
+    a crop (only that box of the image, enlarged, or its centre square), and a note set under
+    it (lines of small type: numbers measured on the panel)."""
     image: Array | None = None
     letter: str = ""
     inset: Array | None = None
     title: str = ""
     box: Box | None = None
-    crop: Box | None = None
+    crop: Crop | None = None
+    note: str = ""
 
 
 def as_rgb8(image: Array) -> Array:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def cropped(image: Array, box: Box) -> Array:
-    """The box of an image (relative coordinates), at least one pixel."""
+def cropped(image: Array, box: Crop) -> Array:
+    """The box of an image (relative coordinates), at least one pixel; or its centre square."""
+    if box == "square":
+        return centre_square(image)
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     top, left = min(int(y0 * h), h - 1), min(int(x0 * w), w - 1)
@@ -78,7 +85,9 @@ def draw(rows: Sequence[Sequence[Tile]], row_labels: Sequence[str] = (),
     chars = int(WIDTH_IN * 72 / (FONT_PT * CHAR_EM))
     lines = [line for para in caption.split("\n") for line in textwrap.wrap(para, chars) or [""]]
     row_gap = GAP_IN + (TITLE_IN if any(tile.title for row in rows[1:] for tile in row) else 0.0)
-    grid_h = top + sum(heights) + (len(rows) - 1) * row_gap
+    notes = [max((tile.note.count("\n") + 1 if tile.note else 0 for tile in row), default=0)
+             * NOTE_LINE_IN for row in rows]  # the height of each row's notes
+    grid_h = top + sum(heights) + sum(notes) + (len(rows) - 1) * row_gap
     height = grid_h + (0.15 + len(lines) * CAPTION_LINE_IN if lines else 0.0)
     figure = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
     y_top = top
@@ -92,11 +101,14 @@ def draw(rows: Sequence[Sequence[Tile]], row_labels: Sequence[str] = (),
             title = tile.title or (col_labels[c] if r == 0 and c < len(col_labels) else "")
             if title:
                 axes.set_title(title, fontsize=FONT_PT, pad=3)
+            if tile.note:  # under the box, not the image: notes line up across the row
+                figure.text(x + box_w / WIDTH_IN / 2, y - 0.02 / height, tile.note, ha="center",
+                            va="top", fontsize=NOTE_PT, linespacing=1.15, family="monospace")
             if c == 0 and r < len(row_labels):
                 axes.annotate(row_labels[r], (0, 0.5), xycoords="axes fraction",
                               xytext=(-LABEL_PAD_PT, 0), textcoords="offset points", ha="right",
                               va="center", fontsize=FONT_PT, multialignment="center")
-        y_top += box_h + row_gap
+        y_top += box_h + notes[r] + row_gap
     if lines:
         figure.text(0.0, (height - grid_h - 0.1) / height, "\n".join(lines), ha="left",
                     va="top", fontsize=FONT_PT, linespacing=1.25)

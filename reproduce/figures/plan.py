@@ -142,12 +142,25 @@ def panel_parameters(job: Job, config: TransferConfig, run: Run) -> dict[str, An
     return json.loads(json.dumps(parameters))  # tuples as lists, as read back from a record
 
 
+# each parameter's default as a record writes it. A field added to TransferConfig keeps the old
+# behaviour at its default (the beyond-the-paper options are off), so a record written before the
+# field existed holds the default's image: read its missing fields as their defaults
+DEFAULTS = {f.name: json.loads(json.dumps(f.default)) for f in dataclasses.fields(TransferConfig)
+            if f.name not in NOT_PARAMETERS and f.default is not dataclasses.MISSING}
+
+
+def recorded_parameters(record: dict[str, Any]) -> Any:
+    """A record's parameters, any field it predates read as that field's default."""
+    parameters = record.get("parameters")
+    return dict(DEFAULTS, **parameters) if isinstance(parameters, dict) else parameters
+
+
 def is_done(record: object, panel: Panel, model_sha256: str) -> bool:
     """A panel counts as done only if its record says it completed what was asked (every
     iteration, or the optimiser's own convergence), with the same parameters and network, and
     its image is still the one the record's sha256 names."""
     return (isinstance(record, dict) and record.get("completed") is True
-            and record.get("parameters") == panel.parameters
+            and recorded_parameters(record) == panel.parameters
             and record.get("model_sha256") == model_sha256
             and panel.image.is_file() and file_digest(panel.image) == record.get("image_sha256"))
 

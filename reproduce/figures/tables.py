@@ -12,12 +12,14 @@ style image to the content's size, the arXiv one keeps its aspect (STYLE_SIZE).
 import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from reproduce.errors import ReproduceError
 from reproduce.run.config import STYLE_LAYERS
 
 PAPERS = ("arxiv", "cvpr")
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) of an image, relative: 0..1, y down
+Crop = Box | Literal["square"]           # a box, or the image's centre square
 STYLE_SIZE = {"arxiv": "keep", "cvpr": "content"}
 BASE_CONTENT = "tubingen"
 
@@ -127,14 +129,14 @@ class Job:
 @dataclass(frozen=True)
 class Cell:
     """A place in a figure: a Job or an input key, its letter, the input key of its inset, a
-    title above it, a box drawn on it, and a crop (only that box, enlarged); boxes are relative
-    (x0, y0, x1, y1)."""
+    title above it, a box drawn on it, and a crop (only that box, enlarged, or the centre
+    square); boxes are relative (x0, y0, x1, y1)."""
     item: "Job | str"
     letter: str = ""
     inset: str | None = None
     title: str = ""
-    box: tuple[float, float, float, float] | None = None
-    crop: tuple[float, float, float, float] | None = None
+    box: Box | None = None
+    crop: Crop | None = None
 
 
 @dataclass(frozen=True)

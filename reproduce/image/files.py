@@ -176,6 +176,15 @@ def long_side_shape(shape_hw: tuple[int, int], long_side: int) -> tuple[int, int
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
+def centre_square(image: Array) -> Array:
+    """The largest square of an H×W×… image, centred (the odd pixel, if any, left out at the
+    end)."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
+
+
 def resize(image: Array, shape_hw: tuple[int, int]) -> Array:
     """Resize an H×W×3 float image (bicubic, antialiased when shrinking), clipped to 0..255."""
     if tuple(image.shape[:2]) == tuple(shape_hw):

@@ -13,19 +13,19 @@ from reproduce.method.colour import colour_method
 from reproduce.method.losses import (
     content_loss,
     feature_matrix,
-    gram,
-    style_layer_loss,
     style_loss,
     total_loss,
     total_variation,
 )
+from reproduce.method.style_losses import StyleLoss, make_style_loss
 from reproduce.method.weights import WeightSettings, loss_weights
 from reproduce.network.load import Network
 
 
 class ObjectiveSettings(WeightSettings, Protocol):
     """What the objective is made from (a TransferConfig): layers, w_l, α/β, the blend of several
-    styles' Gram targets and the weight λ of total variation."""
+    styles' targets, the weight λ of total variation, and the style loss E_l with its option c and
+    the seed of its random draws."""
     @property
     def content_layers(self) -> Sequence[str]: ...
     @property
@@ -36,6 +36,12 @@ class ObjectiveSettings(WeightSettings, Protocol):
     def style_blend(self) -> Sequence[float] | None: ...
     @property
     def tv_weight(self) -> float: ...
+    @property
+    def style_loss(self) -> str: ...
+    @property
+    def mmd_c(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
 
 
 @dataclass
@@ -73,14 +79,16 @@ class LossTerms:
 
 
 class Objective:
-    """L_total (eq. 7) of an image, with the targets P^l (content) and A^l (style) taken once,
-    plus λ·TV(x) when settings.tv_weight λ > 0 (beyond the paper)."""
+    """L_total (eq. 7) of an image, with the targets P^l (content) and the style losses E_l
+    (their targets, A^l for the paper's) taken once, plus λ·TV(x) when settings.tv_weight λ > 0
+    (beyond the paper)."""
 
     def __init__(self, net: Network, content: torch.Tensor | None,
                  styles: Sequence[torch.Tensor], settings: ObjectiveSettings) -> None:
         """`content` and `styles` are preprocessed images (None / [] leave that term out).
         `settings` (a TransferConfig) gives the layers, w_l, α/β, the blend of several styles'
-        Gram targets A^l (style_blend) and the weight λ of total variation (tv_weight)."""
+        targets (style_blend), the weight λ of total variation (tv_weight), and the style loss
+        (style_loss: the paper's eq. 4 by default; mmd_c, and seed for its random draws)."""
         self.net = net
         self.tv_weight = float(settings.tv_weight)
         self.alpha, self.beta = loss_weights(settings, content is not None, bool(styles))
@@ -90,20 +98,14 @@ class Objective:
         n = len(self.style_layers)
         self.w = dict(zip(self.style_layers, settings.style_weights or [1.0 / max(n, 1)] * n))
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        blend = np.asarray(settings.style_blend or [1.0] * len(styles), dtype=np.float64)
-        if len(blend):
-            blend = blend / blend.max()  # first, so that the sum cannot overflow (1e308 + 1e308)
-            blend = blend / blend.sum()
         with torch.no_grad():
             self.P: dict[str, torch.Tensor] = {}
             if content is not None:
                 blobs = net.blobs(content, self.content_layers)
                 self.P = {l: feature_matrix(blobs[l]) for l in self.content_layers}
-            self.A: dict[str, torch.Tensor | float] = {l: 0.0 for l in self.style_layers}
-            for b, style in zip(blend, styles):
-                blobs = net.blobs(style, self.style_layers)
-                for l in self.style_layers:
-                    self.A[l] = self.A[l] + float(b) * gram(feature_matrix(blobs[l]))
+            S = [net.blobs(style, self.style_layers) for style in styles]
+            S_l = [{l: feature_matrix(s[l]) for l in self.style_layers} for s in S]
+            self.E_l = layer_style_losses(settings.style_loss, S_l, settings)
 
     def losses(self, x: torch.Tensor) -> LossTerms:
         """The loss terms of a preprocessed image x. With λ = tv_weight > 0 also TV(x), and the
@@ -113,7 +115,7 @@ class Objective:
         F = {l: feature_matrix(blobs[l]) for l in self.layers}
         zero = torch.zeros((), device=x.device, dtype=x.dtype)
         L_content = sum((content_loss(F[l], self.P[l]) for l in self.content_layers), zero)
-        E = {l: style_layer_loss(gram(F[l]), self.A[l], *F[l].shape) for l in self.style_layers}
+        E = {l: self.E_l[l](F[l]) for l in self.style_layers}
         L_style = style_loss(E, self.w) if E else zero
         terms = LossTerms(total_loss(L_content, L_style, self.alpha, self.beta), L_content,
                           L_style, E)
@@ -135,6 +137,26 @@ class Objective:
         """The losses of x as plain floats, without a gradient."""
         with torch.no_grad():
             return self.losses(x).numbers()
+
+
+class StyleLossSettings(Protocol):
+    @property
+    def style_blend(self) -> Sequence[float] | None: ...
+    @property
+    def mmd_c(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+
+
+def layer_style_losses(name: str, S: Sequence[dict[str, torch.Tensor]],
+                       settings: StyleLossSettings) -> dict[str, StyleLoss]:
+    """The style loss `name` at each layer of S, a {layer: S^l} of each painting, with the
+    settings' blend, c and seed; the layers draw what they draw from one stream seeded by the
+    seed, in order, so that no two layers share their draws and one seed gives one f."""
+    draws = torch.Generator().manual_seed(settings.seed)
+    layers = list(S[0]) if S else []
+    return {l: make_style_loss(name, [S_k[l] for S_k in S], settings.style_blend,
+                               c=settings.mmd_c, seed=draws) for l in layers}
 
 
 class ScoringSettings(ObjectiveSettings, Protocol):

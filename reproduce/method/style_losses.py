@@ -1,7 +1,8 @@
 """Style losses E_l besides the paper's eq. 4, to compare loss functions as texture representations.
 
-Each loss is a small class registered by name in STYLE_LOSSES: made once from the painting's features
-S (an N_l × M_S matrix, `feature_matrix` of its blob), it is called on the image's features F (an
+Each loss is a small class, named in reproduce.method.STYLE_LOSSES (--style-loss): made once
+from the painting's features S (an N_l × M_S matrix, `feature_matrix` of its blob), it is called
+on the image's features F (an
 N_l × M_l matrix) and returns E_l as a 0-d tensor that autograd differentiates w.r.t. F. The caller
 sums w_l E_l over the style layers, as eq. 5 does. Notation: μ_F, σ_F ∈ R^{N_l} are the per-channel
 mean and population standard deviation of F over its M_l positions (μ_S, σ_S the painting's);
@@ -10,7 +11,8 @@ discrepancy between the image's positions x_i (columns of F) and the painting's 
 
     MMD²_b = 1/M_F² Σ_ij k(x_i, x_j) + 1/M_S² Σ_ij k(y_i, y_j) − 2/(M_F M_S) Σ_ij k(x_i, y_j).
 
-Several style images: the project blends Gram targets, A = Σ_k b_k A_k (b normalised to sum 1).
+Several style images: the project blends Gram targets, A = Σ_k b_k A_k (b normalised to sum 1,
+blend_weights).
 `gram` does exactly that. mmd-linear, mmd-poly, stats and sliced-wasserstein match the mixture
 distribution Σ_k b_k P_k instead, P_k the empirical distribution of painting k's positions (each of
 painting k's M_k positions weighs b_k / M_k); when every painting has the image's M_l positions,
@@ -20,68 +22,75 @@ linear-time estimate pairs single positions and takes one style image only.
 Everything random (mmd-gaussian's pairing, sliced-wasserstein's directions) is drawn once, when the
 loss is made, from a seed or a torch.Generator: L-BFGS-B needs the same f at the same x.
 """
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from reproduce.errors import ReproduceError
+from reproduce.method import MMD_C, STYLE_LOSSES
 from reproduce.method.losses import gram, style_layer_loss
+
+Paintings = torch.Tensor | Sequence[torch.Tensor]  # one painting's S, or several to blend
+Seed = int | torch.Generator
 
 
 class StyleLoss(Protocol):
-    """A style loss: made once from the painting's S (`paintings`, plus the keyword `options` its
-    class lists), it gives E_l of the image's features F."""
+    """A style loss: made once from the paintings' S (`paintings`, plus the keyword options its
+    class lists in `options`), it gives E_l of the image's features F."""
 
-    name: str
-    options: tuple
+    options: tuple[str, ...]
 
     def __call__(self, F: torch.Tensor) -> torch.Tensor: ...
 
 
-STYLE_LOSSES: dict[str, type] = {}
-
-
-def register(name: str) -> Callable[[type], type]:
-    """Class decorator: enter a style loss in STYLE_LOSSES under `name`, once."""
-    def enter(cls: type) -> type:
-        if name in STYLE_LOSSES:
-            raise ValueError(f"style loss {name!r} is registered twice")
-        cls.name = name
-        STYLE_LOSSES[name] = cls
-        return cls
-    return enter
-
-
-def make_style_loss(name: str, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None,
-                    **options) -> StyleLoss:
+def make_style_loss(name: str, S: Paintings, b: Sequence[float] | None = None,
+                    **options: Any) -> StyleLoss:
     """The style loss `name` with targets from S (one painting, or a list of paintings blended with
     weights b). `options` may hold every loss's keyword options (c, seed): each loss takes those
     its class lists in `options`, so a caller can pass one config's options whatever loss it names."""
     if name not in STYLE_LOSSES:
         raise ReproduceError(f"unknown style loss {name!r}; the style losses are "
                              f"{', '.join(STYLE_LOSSES)}")
-    cls = STYLE_LOSSES[name]
-    return cls(S, b, **{key: value for key, value in options.items() if key in cls.options})
+    cls = LOSS_CLASSES[name]
+    loss: StyleLoss = cls(S, b, **{key: value for key, value in options.items()
+                                   if key in cls.options})
+    return loss
 
 
-def paintings(S: torch.Tensor | Sequence[torch.Tensor],
-              b: Sequence[float] | None = None) -> tuple[list[torch.Tensor], list[float]]:
-    """The paintings' feature matrices S_k (detached) and their blend weights b_k, normalised to sum
-    1 as the objective normalises style_blend; one tensor is one painting of weight 1."""
+def blend_weights(b: Sequence[float]) -> list[float]:
+    """The blend weights b_k normalised to sum 1; divided by their largest first, so that the sum
+    cannot overflow (1e308 + 1e308)."""
+    weights = np.asarray(b, dtype=np.float64)
+    weights = weights / weights.max()
+    return [float(b_k) for b_k in weights / weights.sum()]
+
+
+def paintings(S: Paintings, b: Sequence[float] | None = None
+              ) -> tuple[list[torch.Tensor], list[float]]:
+    """The paintings' feature matrices S_k (detached) and their blend weights b_k (blend_weights);
+    one tensor is one painting of weight 1."""
     Ss = [S] if isinstance(S, torch.Tensor) else list(S)
-    b = [1.0] * len(Ss) if b is None else [float(b_k) for b_k in b]
-    if not Ss or len(b) != len(Ss):
-        raise ReproduceError(f"{len(b)} blend weights for {len(Ss)} style images")
-    if any(not b_k > 0 for b_k in b):
-        raise ReproduceError(f"blend weights must be positive, not {b}")
+    weights = [1.0] * len(Ss) if b is None else [float(b_k) for b_k in b]
+    if not Ss or len(weights) != len(Ss):
+        raise ReproduceError(f"{len(weights)} blend weights for {len(Ss)} style images")
+    if any(not (np.isfinite(b_k) and b_k > 0) for b_k in weights):
+        raise ReproduceError(f"blend weights must be finite and positive, not {weights}")
     if len({S_k.shape[0] for S_k in Ss}) > 1:
         raise ReproduceError("the style images' features have different numbers of channels N_l")
-    total = sum(b)
-    return [S_k.detach() for S_k in Ss], [b_k / total for b_k in b]
+    return [S_k.detach() for S_k in Ss], blend_weights(weights)
 
 
-def generator(seed: int | torch.Generator) -> torch.Generator:
+def weighted_sum(terms: Sequence[tuple[float, torch.Tensor]]) -> torch.Tensor:
+    """Σ_k b_k X_k, added in order from the first (the same rounding as the paper's one target)."""
+    total = terms[0][0] * terms[0][1]
+    for b_k, X_k in terms[1:]:
+        total = total + b_k * X_k
+    return total
+
+
+def generator(seed: Seed) -> torch.Generator:
     """A CPU generator: `seed` itself when it is one (its draws continue its stream), else a new
     generator seeded with the integer."""
     if isinstance(seed, torch.Generator):
@@ -109,26 +118,24 @@ def safe_sqrt(var: torch.Tensor) -> torch.Tensor:
 
 def mixture_mean(Ss: list[torch.Tensor], b: list[float]) -> torch.Tensor:
     """μ = Σ_k b_k μ_k, the mean of the mixture Σ_k b_k P_k."""
-    return sum(b_k * channel_mean(S_k) for b_k, S_k in zip(b, Ss))
+    return weighted_sum([(b_k, channel_mean(S_k)) for b_k, S_k in zip(b, Ss)])
 
 
-@register("gram")
 class Gram:
     """Eq. 4 (Gatys et al.): E_l = 1/(4 N_l² M_l²) Σ_ij (G_ij − A_ij)², M_l the image's; the paper's
     loss, computed by the paper's functions (losses.gram, losses.style_layer_loss). Several style
     images: A = Σ_k b_k A_k, the project's blend of Gram targets."""
 
-    options = ()
+    options: tuple[str, ...] = ()
 
-    def __init__(self, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None) -> None:
+    def __init__(self, S: Paintings, b: Sequence[float] | None = None) -> None:
         Ss, b = paintings(S, b)
-        self.A = sum(b_k * gram(S_k) for b_k, S_k in zip(b, Ss))
+        self.A = weighted_sum([(b_k, gram(S_k)) for b_k, S_k in zip(b, Ss)])
 
     def __call__(self, F: torch.Tensor) -> torch.Tensor:
         return style_layer_loss(gram(F), self.A, *F.shape)
 
 
-@register("mmd-linear")
 class MMDLinear:
     """MMD²_b with the linear kernel k(x, y) = xᵀy (Li et al. 2017), over 4 N_l² like eq. 4:
     E_l = ‖μ_F − μ_S‖² / (4 N_l²), since Σ_ij x_iᵀy_j = M_F M_S μ_Fᵀμ_S and likewise for the other
@@ -139,9 +146,9 @@ class MMDLinear:
     1/(N_l M_l), i.e. M_l/(2 N_l) MMD²_b; the 1/(4 N_l²) here is eq. 4's, so that mmd-poly is `gram`
     plus this term (E_l(mmd-poly) = E_l(gram) + 2c E_l(mmd-linear) for equal M)."""
 
-    options = ()
+    options: tuple[str, ...] = ()
 
-    def __init__(self, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None) -> None:
+    def __init__(self, S: Paintings, b: Sequence[float] | None = None) -> None:
         self.mu = mixture_mean(*paintings(S, b))
 
     def __call__(self, F: torch.Tensor) -> torch.Tensor:
@@ -149,7 +156,6 @@ class MMDLinear:
         return (channel_mean(F) - self.mu).pow(2).sum() / (4.0 * N**2)
 
 
-@register("mmd-poly")
 class MMDPoly:
     """MMD²_b with the polynomial kernel k(x, y) = (xᵀy + c)² (Li et al. 2017), over 4 N_l²:
 
@@ -160,10 +166,10 @@ class MMDPoly:
     (M_F/M_S) A, which is A itself then. Several style images: A/M_S is the mixture's second moment
     Σ_k b_k A_k/M_k and μ_S its mean. Li et al.'s code scales this MMD²_b by M_l/(4 N_l²)."""
 
-    options = ("c",)
+    options: tuple[str, ...] = ("c",)
 
-    def __init__(self, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None, *,
-                 c: float = 1.0) -> None:
+    def __init__(self, S: Paintings, b: Sequence[float] | None = None, *,
+                 c: float = MMD_C) -> None:
         Ss, b = paintings(S, b)
         self.c = float(c)
         self.terms = [(b_k, S_k.shape[1], gram(S_k)) for b_k, S_k in zip(b, Ss)]  # (b_k, M_k, A_k)
@@ -172,7 +178,7 @@ class MMDPoly:
     def __call__(self, F: torch.Tensor) -> torch.Tensor:
         N, M = F.shape
         # Σ_k b_k A_k M/M_k, the target on G's scale; (b_k M)/M_k is exactly 1 for one painting of M
-        A = sum((b_k * M / M_k) * A_k for b_k, M_k, A_k in self.terms)
+        A = weighted_sum([(b_k * M / M_k, A_k) for b_k, M_k, A_k in self.terms])
         return (style_layer_loss(gram(F), A, N, M)
                 + self.c * (channel_mean(F) - self.mu).pow(2).sum() / (2.0 * N**2))
 
@@ -185,7 +191,6 @@ def random_pairs(M: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor
     return order[0:2 * half:2], order[1:2 * half:2]
 
 
-@register("mmd-gaussian")
 class MMDGaussian:
     """Gretton et al.'s linear-time unbiased MMD² estimate with the Gaussian kernel
     k(x, y) = exp(−‖x − y‖² / (2σ_k²)) (Li et al. 2017), over 4 N_l:
@@ -208,10 +213,10 @@ class MMDGaussian:
     MMD²_l/(4 N_l) for even M_l (the style weight aside); we take the same 1/(4 N_l). The estimate
     is unbiased, so it can be negative. One style image only: the pairs are of single positions."""
 
-    options = ("seed",)
+    options: tuple[str, ...] = ("seed",)
 
-    def __init__(self, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None, *,
-                 seed: int | torch.Generator = 0) -> None:
+    def __init__(self, S: Paintings, b: Sequence[float] | None = None, *,
+                 seed: Seed = 0) -> None:
         Ss, _ = paintings(S, b)
         if len(Ss) > 1:
             raise ReproduceError("mmd-gaussian takes one style image: its linear-time estimate pairs "
@@ -220,20 +225,21 @@ class MMDGaussian:
         if self.S.shape[1] < 2:
             raise ReproduceError("mmd-gaussian needs at least 2 positions in the painting's layer")
         g = generator(seed)
-        self.pairs_S = tuple(i.to(self.S.device) for i in random_pairs(self.S.shape[1], g))
+        j, j2 = random_pairs(self.S.shape[1], g)
+        self.pairs_S = (j.to(self.S.device), j2.to(self.S.device))
         self.seed_F = int(torch.randint(2**62, (), generator=g))
         j, j2 = self.pairs_S
         self.sigma2 = squared_distances(self.S[:, j], self.S[:, j2]).mean()
         if not self.sigma2 > 0:
             raise ReproduceError("mmd-gaussian: the painting's paired features are all equal, so the "
                                  "kernel's bandwidth σ_k² is 0")
-        self._pairs_F = {}
+        self._pairs_F: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def pairs_F(self, M: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The image's pairing for M positions: drawn once per M from seed_F, so the same each call."""
         if M not in self._pairs_F:
-            pairs = random_pairs(M, torch.Generator().manual_seed(self.seed_F))
-            self._pairs_F[M] = tuple(i.to(self.S.device) for i in pairs)
+            i, i2 = random_pairs(M, torch.Generator().manual_seed(self.seed_F))
+            self._pairs_F[M] = (i.to(self.S.device), i2.to(self.S.device))
         return self._pairs_F[M]
 
     def kernel(self, d2: torch.Tensor) -> torch.Tensor:
@@ -258,7 +264,6 @@ def squared_distances(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return (X - Y).pow(2).sum(dim=0)
 
 
-@register("stats")
 class Stats:
     """Li et al.'s batch-normalisation statistics: E_l = 1/N_l Σ_i [(μ_F,i − μ_S,i)² + (σ_F,i − σ_S,i)²],
     σ the population standard deviation (their bn_loss.py divides by M). Zero exactly when the
@@ -267,14 +272,14 @@ class Stats:
     the mixture's moments, μ_S = Σ_k b_k μ_k and σ_S² = Σ_k b_k [σ_k² + (μ_k − μ_S)²]. Li et al.'s
     code scales this by M_l/2."""
 
-    options = ()
+    options: tuple[str, ...] = ()
 
-    def __init__(self, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None) -> None:
+    def __init__(self, S: Paintings, b: Sequence[float] | None = None) -> None:
         Ss, b = paintings(S, b)
         self.mu = mixture_mean(Ss, b)
         # the law of total variance: with one painting, exactly its own variance
-        var = sum(b_k * (S_k.var(dim=1, correction=0) + (channel_mean(S_k) - self.mu).pow(2))
-                  for b_k, S_k in zip(b, Ss))
+        var = weighted_sum([(b_k, S_k.var(dim=1, correction=0) + (channel_mean(S_k) - self.mu).pow(2))
+                            for b_k, S_k in zip(b, Ss)])
         self.sigma = safe_sqrt(var)
 
     def __call__(self, F: torch.Tensor) -> torch.Tensor:
@@ -283,11 +288,12 @@ class Stats:
                 + (channel_deviation(F) - self.sigma).pow(2).sum()) / N
 
 
-def unit_directions(count: int, N: int, seed: int | torch.Generator) -> torch.Tensor:
+def unit_directions(count: int, N: int, seed: Seed) -> torch.Tensor:
     """`count` directions uniform on the unit sphere of R^N (normalised Gaussian rows), count × N,
     float64."""
     V = torch.randn(count, N, generator=generator(seed), dtype=torch.float64)
-    return V / V.norm(dim=1, keepdim=True)
+    unit: torch.Tensor = V / V.norm(dim=1, keepdim=True)
+    return unit
 
 
 def interpolate(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
@@ -301,7 +307,6 @@ def interpolate(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Te
     return f0 + t * (f1 - f0)
 
 
-@register("sliced-wasserstein")
 class SlicedWasserstein:
     """The sliced Wasserstein loss of Heitz et al. (CVPR 2021): over K unit directions v,
 
@@ -319,10 +324,10 @@ class SlicedWasserstein:
     factor, repeating the painting's activations; it sums the layers unweighted. Pass each layer its
     own seed (or one shared torch.Generator) for layers not to share directions."""
 
-    options = ("seed",)
+    options: tuple[str, ...] = ("seed",)
 
-    def __init__(self, S: torch.Tensor | Sequence[torch.Tensor], b: Sequence[float] | None = None, *,
-                 seed: int | torch.Generator = 0, directions: torch.Tensor | None = None) -> None:
+    def __init__(self, S: Paintings, b: Sequence[float] | None = None, *,
+                 seed: Seed = 0, directions: torch.Tensor | None = None) -> None:
         Ss, b = paintings(S, b)
         N = Ss[0].shape[0]
         V = unit_directions(N, N, seed) if directions is None else directions.detach()
@@ -333,7 +338,7 @@ class SlicedWasserstein:
                              for b_k, S_k in zip(b, Ss)]).to(self.sorted.device)[order]
         self.levels = weights.cumsum(dim=1) - weights / 2
         self.size = Ss[0].shape[1] if len(Ss) == 1 else None  # M_S of one painting
-        self._targets = {}
+        self._targets: dict[int, torch.Tensor] = {}
 
     def targets(self, M: int) -> torch.Tensor:
         """Q_v((m + ½)/M) for every direction v and m = 0 … M−1, a K × M matrix made once per M."""
@@ -348,3 +353,7 @@ class SlicedWasserstein:
     def __call__(self, F: torch.Tensor) -> torch.Tensor:
         projected = (self.directions @ F).sort(dim=1).values
         return (projected - self.targets(F.shape[1])).pow(2).mean()
+
+
+# the class of each loss named in STYLE_LOSSES (classes, not instances: their `__init__`s differ)
+LOSS_CLASSES: dict[str, Any] = {name: globals()[cls] for name, cls in STYLE_LOSSES.items()}

@@ -6,6 +6,7 @@ Inputs are {layer: F} and {layer: S} dicts of N_l × M_l feature matrices (losse
 M_l of the two may differ. Everything is computed in float64, so that the numbers do not depend on
 the dtype the run used.
 """
+import math
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,8 @@ from reproduce.method.style_losses import (
     unit_directions,
 )
 from reproduce.run.config import STYLE_LAYERS
+
+Features = dict[str, torch.Tensor]  # {layer: N_l × M_l feature matrix}
 
 MEASURE_DIRECTIONS = 512  # held-out directions per layer for the sliced Wasserstein distance
 # their seed, a constant of its own (the paper's arXiv date): a run's sliced-wasserstein loss draws
@@ -49,7 +52,7 @@ class TextureMeasures:
     std_error: float
 
 
-def texture_measures(F: dict, S: dict, layers: tuple = STYLE_LAYERS,
+def texture_measures(F: Features, S: Features, layers: tuple[str, ...] = STYLE_LAYERS,
                      seed: int = MEASURE_SEED) -> TextureMeasures:
     """The measures of the result's features F against the source's S ({layer: N_l × M_l}) at
     `layers`, each weighted w_l = 1/len(layers)."""
@@ -65,7 +68,7 @@ def texture_measures(F: dict, S: dict, layers: tuple = STYLE_LAYERS,
                       for l in layers))
 
 
-def vgg_loss(F: dict, S: dict, w: dict) -> float:
+def vgg_loss(F: Features, S: Features, w: dict[str, float]) -> float:
     """Σ_l w_l mean_ij (G_ij − A_ij)² / Σ_l' mean_ij A_ij², G = F Fᵀ/M_F, A = S Sᵀ/M_S, over the
     layers of w: a relative squared error of the Gram matrices normalised by their number of
     positions (per-position averages, so that images of different sizes compare)."""
@@ -81,8 +84,9 @@ def sliced_wasserstein(F: torch.Tensor, S: torch.Tensor, seed: int = MEASURE_SEE
     sliced-wasserstein loss's mean squared difference of the sorted projections (the source's
     interpolated at the result's quantile levels when M differs), projected CHUNK at a time."""
     V = unit_directions(count, F.shape[0], seed)
-    total = sum(len(chunk) * SlicedWasserstein(S, directions=chunk)(F) for chunk in V.split(CHUNK))
-    return float(torch.sqrt(total / count))
+    total = sum(len(chunk) * float(SlicedWasserstein(S, directions=chunk)(F))
+                for chunk in torch.split(V, CHUNK))
+    return math.sqrt(total / count)
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -19,13 +19,15 @@ Bound = float | npt.ArrayLike | torch.Tensor
 @dataclass
 class Synthesis:
     """What a synthesis reached: the image (1×3×H×W, preprocessed), its losses, the iterations
-    done, why it stopped, and whether it did what was asked (every iteration, or a stop that is
-    the optimiser's own judgement of convergence)."""
+    done, why it stopped, whether it did what was asked (every iteration, or a stop that is the
+    optimiser's own judgement of convergence), and the evaluations of the loss and gradient it
+    took (the line searches' included)."""
     image: torch.Tensor
     losses: Losses
     iterations: int
     stop: str
     completed: bool
+    evaluations: int
 
 
 class SynthesisInterrupted(Interrupted):
@@ -65,12 +67,14 @@ def synthesise(objective: Objective, x0: torch.Tensor | np.ndarray,
         return flat.to(dtype).view(shape)
 
     last = {"x": start}
-    done = 0
+    done = evaluations = 0
     terms: list[LossTerms] = []
 
     def fun(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal evaluations
         total, grad, L = objective.value_and_grad(image(flat))
         terms[:] = [L]
+        evaluations += 1
         return total.double(), grad.reshape(-1).double()
 
     def after_iteration(flat: torch.Tensor, f: float) -> None:
@@ -83,12 +87,12 @@ def synthesise(objective: Objective, x0: torch.Tensor | np.ndarray,
         minimum = minimise(fun, start, (low, high), iterations, after_iteration)
     except KeyboardInterrupt as interrupt:
         x = image(last["x"])
-        partial = Synthesis(x, objective.values(x), done, "interrupted", False)
+        partial = Synthesis(x, objective.values(x), done, "interrupted", False, evaluations)
         raise SynthesisInterrupted(interrupt_signal(interrupt), partial) from interrupt
     x = image(minimum.x)
     n = minimum.iterations
     return Synthesis(x, objective.values(x), n, minimum.stop,
-                     n >= iterations or converged(minimum.stop))
+                     n >= iterations or converged(minimum.stop), evaluations)
 
 
 def _flat(bound: Bound, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:

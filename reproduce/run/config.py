@@ -16,6 +16,7 @@ from typing import Any
 from reproduce.errors import ReproduceError
 from reproduce.files import check_apart, check_output_file
 from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
+from reproduce.method import DEFAULT_STYLE_LOSS, MMD_C, STYLE_LOSSES
 from reproduce.method.colour import COLOUR_METHODS
 from reproduce.network import POOLINGS, PRECISIONS, VGG19, record_path
 from reproduce.optim import DEFAULT_OPTIMISER, OPTIMISERS
@@ -24,6 +25,7 @@ from reproduce.optim import DEFAULT_OPTIMISER, OPTIMISERS
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 STYLE_SIZES = ("content", "keep")
+STYLE_CROPS = ("square",)  # beyond the paper: the painting's centre square (the texture study)
 INITS = ("noise", "content", "style")  # or the path of an image
 # fields that say where a run writes and what it runs on, not what it computes: set by whoever
 # runs it (never a grid file), and no part of a figure panel's parameters
@@ -93,8 +95,8 @@ class TransferConfig:
                           "image path", command="transfer", metavar="START")
     iterations: int = parameter(1000, "L-BFGS-B iterations", parse=int, command="transfer",
                                  metavar="K")
-    seed: int = parameter(0, "seed of the white-noise start (>= 0)", parse=int, command="transfer",
-                           metavar="N")
+    seed: int = parameter(0, "seed of the white-noise start and of a style loss's random draws "
+                          "(mmd-gaussian, sliced-wasserstein) (>= 0)", parse=int, metavar="N")
     device: str = parameter(default_device, "cpu, cuda or cuda:N (default: cuda when torch sees "
                             "one, else cpu)", metavar="D")
     save_every: int = parameter(0, "also write the current image every K iterations (0: never)",
@@ -127,6 +129,16 @@ class TransferConfig:
     style_scale: float = parameter(
         1.0, "beyond the paper: the painting resized to S × the size --style-size gives it "
         "(neural-style's -style_scale)", parse=float, metavar="S")
+    style_crop: str | None = parameter(
+        None, "beyond the paper: square takes each painting's centre square before it is sized "
+        "(the loss study's texture source; default: the whole painting)", choices=STYLE_CROPS)
+    style_loss: str = parameter(
+        DEFAULT_STYLE_LOSS, "beyond the paper: the style loss E_l: gram, the paper's eq. 4; "
+        "mmd-linear, mmd-poly, mmd-gaussian, stats (Li et al. 2017); sliced-wasserstein (Heitz "
+        "et al. 2021); docs/loss-study.md", choices=tuple(STYLE_LOSSES), metavar="NAME")
+    mmd_c: float = parameter(
+        MMD_C, "beyond the paper: c of mmd-poly's kernel (xᵀy + c)², >= 0 (0: gram exactly)",
+        parse=float, metavar="C")
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -183,6 +195,7 @@ def check_config(config: TransferConfig) -> None:
     _number(config, "beta", 0, optional=True)
     _number(config, "tv_weight", 0)
     _number(config, "style_scale", 0, strict=True)
+    _number(config, "mmd_c", 0)
     if config.alpha == 0 and config.beta == 0:
         raise ReproduceError(f"{flag('alpha')} and {flag('beta')} are both 0: nothing to minimise")
     for name, used in (("content_layers", config.content), ("style_layers", config.styles)):
@@ -199,6 +212,15 @@ def check_config(config: TransferConfig) -> None:
     _choice(config, "style_size", STYLE_SIZES)
     _choice(config, "optimiser", tuple(OPTIMISERS))
     _choice(config, "precision", PRECISIONS)
+    if config.style_crop is not None:
+        _choice(config, "style_crop", STYLE_CROPS)
+    _choice(config, "style_loss", tuple(STYLE_LOSSES))
+    if config.mmd_c != MMD_C and config.style_loss != "mmd-poly":
+        raise ReproduceError(f"{flag('mmd_c')} is the c of {flag('style_loss')} mmd-poly, not of "
+                             f"{config.style_loss}")
+    if config.style_loss == "mmd-gaussian" and len(config.styles) > 1:
+        raise ReproduceError(f"{flag('style_loss')} mmd-gaussian takes one style image: its "
+                             f"linear-time estimate pairs single positions, not a blend")
     if config.preserve_colour is not None:
         _choice(config, "preserve_colour", COLOUR_METHODS)
         if not config.content:

@@ -8,7 +8,7 @@ import torch
 
 from reproduce.errors import ParameterError
 from reproduce.image.convention import preprocess
-from reproduce.image.files import load_image, long_side_shape, resize
+from reproduce.image.files import centre_square, load_image, long_side_shape, resize
 from reproduce.method.colour import Plain, colour_method
 from reproduce.method.objective import Objective
 from reproduce.network.load import Network, load_network
@@ -45,10 +45,13 @@ def style_shape(config: TransferConfig, painting_hw: tuple[int, int],
 def prepare_images(config: TransferConfig
                    ) -> tuple[np.ndarray | None, list[np.ndarray], tuple[int, int]]:
     """The content and style images (RGB float, resized as the config asks) and the output shape.
-    Each painting is taken at the shape --style-size gives it (the paper's), times
-    config.style_scale (beyond the paper; 1 leaves that shape as it is)."""
+    Each painting (its centre square with --style-crop square, beyond the paper) is taken at the
+    shape --style-size gives it (the paper's), times config.style_scale (beyond the paper; 1
+    leaves that shape as it is)."""
     content = read_image(config.content, config.size, config) if config.content else None
     styles = [read_image(path, None, config) for path in config.styles]
+    if config.style_crop == "square":
+        styles = [centre_square(style) for style in styles]
     shape = content.shape[:2] if content is not None else \
         long_side_shape(styles[0].shape[:2], config.size)
     return content, [resize(s, style_shape(config, s.shape[:2], shape)) for s in styles], shape

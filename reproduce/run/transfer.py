@@ -25,8 +25,9 @@ from reproduce.run.prepare import initial_image, prepare
 @dataclass
 class TransferSummary:
     """What a transfer did: the image it wrote, its losses, the iterations done, why it stopped,
-    whether it did what was asked, the seconds, α and β, the network's sha256, the config, and
-    every iteration's losses and time (the log's history)."""
+    whether it did what was asked, the seconds, α and β, the network's sha256, the config, the
+    evaluations of the loss and gradient, and every iteration's losses and time (the log's
+    history)."""
     output: str
     losses: Losses
     iterations: int
@@ -37,6 +38,7 @@ class TransferSummary:
     beta: float
     model_sha256: str
     config: TransferConfig
+    evaluations: int = 0
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def as_record(self) -> dict[str, Any]:
@@ -44,6 +46,7 @@ class TransferSummary:
         return dict(output=self.output, losses=self.losses.as_dict(), iterations=self.iterations,
                     stop=self.stop, completed=self.completed, seconds=self.seconds,
                     alpha=self.alpha, beta=self.beta, model_sha256=self.model_sha256,
+                    evaluations=self.evaluations,
                     config=dataclasses.asdict(self.config))
 
 
@@ -123,7 +126,8 @@ def run_transfer(config: TransferConfig, net: Network | None = None,
         """Write the image and the log of a result as one set; returns the run's summary."""
         summary = TransferSummary(config.output, result.losses, result.iterations, result.stop,
                                   result.completed, time.perf_counter() - start, objective.alpha,
-                                  objective.beta, prepared.net.sha256, config, history)
+                                  objective.beta, prepared.net.sha256, config, result.evaluations,
+                                  history)
         write(result.image, dict(summary.as_record(), history=history) if config.log else None)
         return summary
 

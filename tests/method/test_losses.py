@@ -76,7 +76,7 @@ def test_style_gradient_is_eq6(net64):
     objective = Objective(net64, None, [style], config)
     grad, F = pre_relu_gradient(net64, objective, x, "conv3_1")
     N, M = F.shape
-    G, A = F @ F.T, objective.A["conv3_1"]
+    G, A = F @ F.T, objective.E_l["conv3_1"].A
     eq6 = torch.where(F > 0, ((F.T @ (G - A)).T) / (N**2 * M**2), torch.zeros_like(F))
     torch.testing.assert_close(grad, eq6, rtol=1e-10, atol=1e-20)
 
@@ -103,5 +103,5 @@ def test_style_targets_blend_gram_matrices(net64):
     blended = Objective(net64, None, [s1, s2], config)
     singles = [Objective(net64, None, [s], TransferConfig(styles=("a",))) for s in (s1, s2)]
     for layer in config.style_layers:
-        expected = 0.25 * singles[0].A[layer] + 0.75 * singles[1].A[layer]
-        torch.testing.assert_close(blended.A[layer], expected)
+        expected = 0.25 * singles[0].E_l[layer].A + 0.75 * singles[1].E_l[layer].A
+        torch.testing.assert_close(blended.E_l[layer].A, expected)

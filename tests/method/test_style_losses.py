@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from reproduce.errors import ReproduceError
-from reproduce.method import style_losses, texture_measures
+from reproduce.method import STYLE_LOSSES, style_losses, texture_measures
 from reproduce.method.losses import feature_matrix, gram, style_layer_loss
-from reproduce.method.style_losses import STYLE_LOSSES, make_style_loss
+from reproduce.method.style_losses import LOSS_CLASSES, make_style_loss
 
 LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 OPTIONS = dict(c=0.7, seed=5)  # every loss's options; each takes its own
@@ -88,7 +88,7 @@ REFERENCES = {
     "sliced-wasserstein": np_sliced_wasserstein,
 }
 BLENDED = [name for name in STYLE_LOSSES if name != "mmd-gaussian"]
-SEEDED = [name for name, cls in STYLE_LOSSES.items() if "seed" in cls.options]
+SEEDED = [name for name, cls in LOSS_CLASSES.items() if "seed" in cls.options]
 
 
 # --- cases ------------------------------------------------------------------------------------

@@ -106,10 +106,10 @@ def test_gram_targets_are_taken_at_the_scaled_size(small_vgg, tmp_path, pictures
     style = recorded["styles"][0]
     assert tuple(style.shape) == (1, 3, *expected)
     net = load_network(small_vgg, pooling="avg")
-    targets = Objective(net, None, [style], cfg).A
+    targets = Objective(net, None, [style], cfg).E_l
     blobs = net.blobs(preprocess(resize(load_image(tall_painting), expected)), cfg.style_layers)
     for layer in cfg.style_layers:
-        torch.testing.assert_close(targets[layer], gram(feature_matrix(blobs[layer])),
+        torch.testing.assert_close(targets[layer].A, gram(feature_matrix(blobs[layer])),
                                    rtol=0, atol=0)
 
 
