@@ -11,7 +11,7 @@ from matplotlib.ticker import NullFormatter
 
 from reproduce.figures.layout import DPI, FONT_PT, WIDTH_IN
 
-COLUMNS = 5          # panels side by side
+COLUMNS = 6          # plots side by side, at most
 ROW_IN = 1.45        # height of a row of plots, inches
 SERIES = (("total", "L_total", "black"), ("content", "α·L_content", "tab:blue"),
           ("style", "β·L_style", "tab:orange"))
@@ -19,22 +19,30 @@ SERIES = (("total", "L_total", "black"), ("content", "α·L_content", "tab:blue"
 
 def series(record: dict[str, Any]) -> dict[str, tuple[list[float], list[float]]]:
     """{label: (iterations, values)} of a panel's record: the total, and the content and style
-    terms weighted by the α and β it ran with; terms that are 0 (left out) are not drawn."""
+    terms weighted by the α and β it ran with; terms that are 0 throughout (left out) are not
+    drawn."""
     history = record.get("history") or {}
     iterations = history.get("iteration", [])
     weights = dict(total=1.0, content=record.get("alpha", 0.0), style=record.get("beta", 0.0))
     drawn = {}
     for key, label, _ in SERIES:
         values = [weights[key] * v for v in history.get(key, [])]
-        if values and all(v > 0 and math.isfinite(v) for v in values):
+        if values and all(math.isfinite(v) for v in values) and any(values):
             drawn[label] = (iterations, values)
     return drawn
 
 
-def draw_convergence(panels: Sequence[tuple[str, dict[str, Any] | None]], title: str) -> Figure:
-    """One small log-scale plot per panel (name, record or None for a panel left out), in rows of
-    COLUMNS, titled."""
-    ncols = max(1, min(COLUMNS, len(panels)))
+def columns(panels: int, widest: int) -> int:
+    """Plots side by side: as many as the figure's widest row has panels, 3 to COLUMNS."""
+    return max(1, min(panels, max(3, min(COLUMNS, widest))))
+
+
+def draw_convergence(panels: Sequence[tuple[str, dict[str, Any] | None]], title: str,
+                     widest: int = COLUMNS) -> Figure:
+    """One small plot per panel (name, record or None for a panel left out), log scale where
+    every value is positive (an unbiased estimate, as mmd-gaussian's, can be negative: linear
+    then), in rows as wide as the figure's widest (`widest` panels), titled."""
+    ncols = columns(len(panels), widest)
     nrows = max(1, math.ceil(len(panels) / ncols))
     figure = Figure(figsize=(WIDTH_IN, 0.5 + nrows * ROW_IN), dpi=DPI, layout="constrained")
     figure.suptitle(title, fontsize=FONT_PT + 1)
@@ -42,7 +50,7 @@ def draw_convergence(panels: Sequence[tuple[str, dict[str, Any] | None]], title:
     for axes in grid.flat[len(panels):]:
         axes.set_axis_off()
     for axes, (name, record) in zip(grid.flat, panels):
-        axes.set_title(name, fontsize=FONT_PT - 1)
+        axes.set_title(name, fontsize=FONT_PT - (1 if ncols < COLUMNS else 2.5))
         axes.tick_params(labelsize=FONT_PT - 2)
         drawn = series(record) if record is not None else {}
         if not drawn:
@@ -54,8 +62,9 @@ def draw_convergence(panels: Sequence[tuple[str, dict[str, Any] | None]], title:
         for _, label, colour in SERIES:
             if label in drawn:
                 axes.plot(*drawn[label], color=colour, linewidth=0.9, label=label)
-        axes.set_yscale("log")
-        axes.yaxis.set_minor_formatter(NullFormatter())  # within a decade they pile up unreadably
+        if all(v > 0 for _, values in drawn.values() for v in values):
+            axes.set_yscale("log")
+            axes.yaxis.set_minor_formatter(NullFormatter())  # in a decade they pile up unreadably
         axes.set_xlabel("iteration", fontsize=FONT_PT - 2)
     handles = {line.get_label(): line for axes in grid.flat for line in axes.get_lines()}
     if handles:

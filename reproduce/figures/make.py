@@ -11,7 +11,7 @@ from typing import Any
 import filelock
 
 from reproduce.errors import ReproduceError
-from reproduce.figures import layout, tables
+from reproduce.figures import layout, tables, textures
 from reproduce.figures.convergence import draw_convergence
 from reproduce.figures.execute import Backend, PanelFailure, PanelResult, Task, backend_for
 from reproduce.figures.grid_figure import grid_figure, grid_model, grid_run
@@ -47,11 +47,13 @@ def results_lock(out: pathlib.Path) -> Iterator[None]:
 
 
 def figure_files(figure: Figure, run: Run) -> dict[str, pathlib.Path]:
-    """The figure's files: PNG, PDF, its convergence plot (PNG, PDF) and its manifest."""
+    """The figure's files: PNG, PDF, its convergence plot (PNG, PDF), the table of a measured
+    figure (CSV) and its manifest (last)."""
     folder = run.out / figure.paper
     return dict(png=folder / f"{figure.name}.png", pdf=folder / f"{figure.name}.pdf",
                 losses_png=folder / f"{figure.name}_losses.png",
                 losses_pdf=folder / f"{figure.name}_losses.pdf",
+                **(dict(table=folder / f"{figure.name}_table.csv") if figure.measured else {}),
                 manifest=folder / f"{figure.name}.json")
 
 
@@ -90,13 +92,16 @@ def record_failure(panel: Panel, failed: PanelFailure) -> Exception:
     return PanelCrashed(f"{panel.key}: {failed.error} (traceback above and in {panel.record_path})")
 
 
-def tiles(figure: Figure, panels: Sequence[Panel], run: Run) -> list[list[layout.Tile]]:
-    """The figure's grid for the layout: panel images and input images, with insets."""
+def tiles(figure: Figure, panels: Sequence[Panel], run: Run,
+          notes: Mapping[str, str] | None = None) -> list[list[layout.Tile]]:
+    """The figure's grid for the layout: panel images and input images, with insets, and the
+    notes by panel name."""
     by_job = {id(p.job): p for p in panels}
+    size = tables.panel_size(figure, run.preset)
 
     def picture(key: str | None) -> Array | None:
         path = None if key is None else run.inputs.get(key)
-        return None if path is None else load_image(path, run.preset.size)
+        return None if path is None else load_image(path, size)
 
     def place(cell: Cell) -> layout.Tile:
         if isinstance(cell.item, Job):
@@ -104,21 +109,32 @@ def tiles(figure: Figure, panels: Sequence[Panel], run: Run) -> list[list[layout
             image = None if panel.status == PanelStatus.SKIPPED else load_image(panel.image)
         else:
             image = picture(cell.item)
+        note = (notes or {}).get(cell.item.name, "") if isinstance(cell.item, Job) else ""
         return layout.Tile(image, cell.letter, picture(cell.inset), cell.title, cell.box,
-                           cell.crop)
+                           cell.crop, note)
 
     return [[place(cell) for cell in row] for row in figure.rows]
 
 
 def write_figure(figure: Figure, panels: Sequence[Panel], run: Run, text: str,
                  extra: dict[str, Any]) -> dict[str, Any]:
-    """The figure as PNG and PDF, then its manifest (last: it vouches for the others)."""
+    """The figure as PNG and PDF, its convergence plot, a measured figure's table, then its
+    manifest (last: it vouches for the others)."""
     files = figure_files(figure, run)
-    drawn = layout.draw(tiles(figure, panels, run), figure.row_labels, figure.col_labels, text)
+    notes = {}
+    if figure.measured:  # the loss study: every texture measured against its source
+        measured = textures.measure(panels, run)
+        notes = {name: m.note() for name, m in measured.items()}
+        textures.write_table(files["table"], list(measured.values()))
+        extra = dict(extra, table=textures.markdown(list(measured.values())))
+    drawn = layout.draw(tiles(figure, panels, run, notes), figure.row_labels, figure.col_labels,
+                        text)
     layout.save(drawn, files["png"], files["pdf"])
+    widest = max(sum(isinstance(cell.item, Job) for cell in row) for row in figure.rows)
     losses = draw_convergence([(p.job.name, None if p.status == PanelStatus.SKIPPED else p.record)
                                for p in panels],
-                              f"{figure.name} ({figure.paper}): the losses at every iteration")
+                              f"{figure.name} ({figure.paper}): the losses at every iteration",
+                              widest)
     layout.save(losses, files["losses_png"], files["losses_pdf"])
     written = manifest(figure, panels, run, text,
                        {k: v for k, v in files.items() if k != "manifest"}, **extra)

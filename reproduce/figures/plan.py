@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 from reproduce.errors import ReproduceError
-from reproduce.figures.tables import INPUTS, STYLE_SIZE, Figure, Job, Preset
+from reproduce.figures.tables import INPUTS, STYLE_SIZE, Figure, Job, Preset, panel_size
 from reproduce.files import ROOT, PathLike, file_digest
 from reproduce.image.files import load_image
 from reproduce.network import VGG19
@@ -124,11 +124,14 @@ class Panel:
         return next(c.letter for c in self.figure.cells if c.item is self.job)
 
 
-def panel_config(job: Job, run: Run, image: pathlib.Path) -> TransferConfig:
-    """The panel's TransferConfig: the run's base config with the job's changes."""
+def panel_config(job: Job, run: Run, image: pathlib.Path, size: int | None = None
+                 ) -> TransferConfig:
+    """The panel's TransferConfig: the run's base config with the job's changes (and its figure's
+    panel size, where given)."""
     changes = dict(job.changes, output=str(image),
                    content=str(run.inputs[job.content]) if job.content else None,
-                   styles=tuple(str(run.inputs[key]) for key in job.styles))
+                   styles=tuple(str(run.inputs[key]) for key in job.styles),
+                   **({} if size is None else dict(size=size)))
     return dataclasses.replace(run.base, **changes)
 
 
@@ -198,7 +201,8 @@ def plan(figure: Figure, run: Run) -> list[Panel]:
         if missing:
             panel.status, panel.reason = PanelStatus.SKIPPED, skip_reason(panel, missing)
         else:
-            panel.config = panel_config(job, run, panel.image)
+            size = panel_size(figure, run.preset) if figure.size else None
+            panel.config = panel_config(job, run, panel.image, size)
             panel.parameters = panel_parameters(job, panel.config, run)
             record = None if run.force else read_record(panel.record_path)
             if is_done(record, panel, run.model_sha256):

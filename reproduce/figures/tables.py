@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reproduce.errors import ReproduceError
+from reproduce.method import STYLE_LOSSES
 from reproduce.run.config import STYLE_LAYERS
 
 PAPERS = ("arxiv", "cvpr")
@@ -141,13 +142,17 @@ class Cell:
 
 @dataclass(frozen=True)
 class Figure:
-    """A figure's layout (rows of Cells, row and column labels) and its caption's text."""
+    """A figure's layout (rows of Cells, row and column labels) and its caption's text; the
+    largest long side of its panels where it has one of its own (else the preset's), and whether
+    its panels are measured against their sources (the loss study's numbers and table)."""
     name: str
     paper: str
     caption: str
     rows: tuple[tuple[Cell, ...], ...]
     row_labels: tuple[str, ...] = ()
     col_labels: tuple[str, ...] = ()
+    size: int | None = None
+    measured: bool = False
 
     @property
     def cells(self) -> list[Cell]:
@@ -336,6 +341,47 @@ def photorealistic(paper: str) -> Figure:
                                            (Cell(job, "C", title="result"),)))
 
 
+# The loss study (beyond the papers; docs/loss-study.md): texture synthesis (style only, from the
+# same white noise) of The Starry Night's centre square with each style loss E_l over conv1_1 …
+# conv5_1, w_l = 1/5; a row per pooling, average (the paper's) above and max (VGG-19's own)
+# below, the source at the left. 256 px is the size of Gatys, Ecker & Bethge's texture paper
+# (NIPS 2015): the study's panels are at most that, smaller with a smaller preset.
+TEXTURE_SOURCE = "starry"
+TEXTURE_SIZE = 256
+TEXTURE_POOLINGS = (("avg", "average\npooling"), ("max", "max\npooling"))
+
+
+def column_title(name: str, width: int = 12) -> str:
+    """A name as a narrow column's title: broken after its first hyphen when it is long."""
+    return name if len(name) <= width else name.replace("-", "-\n", 1)
+
+
+def textures(paper: str) -> Figure:
+    """The loss study: a texture of the source's centre square per style loss (columns) and
+    pooling (rows), each measured against the source at its pooling (numbers under it)."""
+    rows = []
+    for r, (pooling, _) in enumerate(TEXTURE_POOLINGS):
+        source = Cell(TEXTURE_SOURCE, crop="square", title="source" if r == 0 else "")
+        rows.append((source, *(Cell(Job(f"{pooling}_{loss}", dict(
+            content=None, styles=(TEXTURE_SOURCE,), content_layers=(), style_crop="square",
+            pooling=pooling, style_loss=loss)), title=column_title(loss) if r == 0 else "")
+            for loss in STYLE_LOSSES)))
+    caption = (f"Loss study ({version(paper)} conventions; beyond the papers). Texture synthesis "
+               f"(α = 0) of the centre square of {INPUTS[TEXTURE_SOURCE][1]} (left) from the same "
+               f"white noise, with each style loss E_l over {', '.join(STYLE_LAYERS)} (w_l = "
+               f"1/{len(STYLE_LAYERS)}): the paper's Gram loss (gram), maximum mean discrepancies "
+               f"with linear, polynomial and Gaussian kernels and channel statistics (Li et al. "
+               f"2017), and the sliced Wasserstein loss (Heitz et al. 2021). Top: average pooling "
+               f"(the paper's); bottom: max pooling (VGG-19's own). Under each panel, against the "
+               f"source at the same pooling: L_style, the paper's style loss; VGG, Ustyuzhaninov "
+               f"et al.'s VGG-loss; SW, the sliced Wasserstein distance over 512 held-out "
+               f"directions per layer; μ and σ, the relative errors of the channels' means and "
+               f"deviations (docs/loss-study.md).")
+    return Figure("textures", paper, caption, tuple(rows),
+                  row_labels=tuple(label for _, label in TEXTURE_POOLINGS), size=TEXTURE_SIZE,
+                  measured=True)
+
+
 # Each paper's result figures, numbered as that paper numbers them (`make_figures.py all`).
 PAPER_FIGURES = {"arxiv": ("fig1", "fig2", "fig3"),
                  "cvpr": ("fig1", "fig3", "fig4", "fig5", "fig6", "fig7")}
@@ -343,7 +389,8 @@ TABLES = {("arxiv", "fig1"): fig1, ("arxiv", "fig2"): styles, ("arxiv", "fig3"):
           ("cvpr", "fig1"): fig1, ("cvpr", "fig3"): styles, ("cvpr", "fig4"): relative_weighting,
           ("cvpr", "fig5"): content_layer, ("cvpr", "fig6"): initialisation,
           ("cvpr", "fig7"): photorealistic}
-EXTRA_FIGURES = {"colour": colour}  # beyond the papers: for either, rendered only when named
+# beyond the papers: for either, rendered only when named
+EXTRA_FIGURES = {"colour": colour, "textures": textures}
 FIGURE_NAMES = tuple(sorted({name for _, name in TABLES} | set(EXTRA_FIGURES)))
 
 
@@ -358,13 +405,22 @@ def figure(name: str, paper: str) -> Figure:
     return TABLES[(paper, name)](paper)
 
 
-def setting(preset: Preset) -> str:
-    """The setting line of a caption: the paper's, or a preset that says it is not."""
+def panel_size(figure: Figure | None, preset: Preset) -> int:
+    """The long side of a figure's panels: the preset's, at most the figure's own size."""
+    return min(preset.size, figure.size) if figure is not None and figure.size else preset.size
+
+
+def setting(preset: Preset, figure: Figure | None = None) -> str:
+    """The setting line of a caption: the paper's (for a figure of its own size, the full
+    setting at that size), or a preset that says it is not."""
     full = PRESETS["full"]
-    if (preset.size, preset.iterations) == (full.size, full.iterations):
-        return f"Paper setting: {full.size} px, {full.iterations} L-BFGS-B iterations."
-    return (f"{preset.name.capitalize()} preset: {preset.size} px, {preset.iterations} L-BFGS-B "
-            f"iterations, not the paper's setting ({full.size} px, {full.iterations}).")
+    size, full_size = panel_size(figure, preset), panel_size(figure, full)
+    title, name = ("Paper setting", "the paper's setting") if full_size == full.size else \
+        ("Full setting", "the full setting")
+    if (size, preset.iterations) == (full_size, full.iterations):
+        return f"{title}: {size} px, {full.iterations} L-BFGS-B iterations."
+    return (f"{preset.name.capitalize()} preset: {size} px, {preset.iterations} L-BFGS-B "
+            f"iterations, not {name} ({full_size} px, {full.iterations}).")
 
 
 def caption(figure: Figure, preset: Preset,
@@ -374,4 +430,4 @@ def caption(figure: Figure, preset: Preset,
     given = [f"{INPUTS[key][1]}: {path.name}" for key, path in (inputs or {}).items()
              if path is not None and key in figure.inputs and not INPUTS[key][2]]
     data = f"\nImages given with --data: {'; '.join(given)}." if given else ""
-    return f"{figure.caption}{data}\n{setting(preset)}"
+    return f"{figure.caption}{data}\n{setting(preset, figure)}"

@@ -295,6 +295,24 @@ def test_a_panel_is_reused_only_if_its_record_says_completed(rendered, tmp_path,
     assert json.loads((folder / "tubingen_starry.json").read_text())["completed"] is True
 
 
+def test_a_record_older_than_a_field_reads_it_as_its_default(rendered, tmp_path, small_vgg,
+                                                             data_dir):
+    """A field added since a record was written keeps the old behaviour at its default: the
+    record is reused; a field it lacks whose value the panel changes is not read as given."""
+    out = shutil.copytree(rendered, tmp_path / "results")
+    folder = out / "arxiv" / "fig2"
+    for name, dropped in (("tubingen_starry", ("style_loss", "mmd_c", "style_crop")),
+                          ("tubingen_seated_nude", ("ratio",))):  # its α/β is 10⁻⁴, not 10⁻³
+        record = json.loads((folder / f"{name}.json").read_text())
+        for key in dropped:
+            del record["parameters"][key]
+        (folder / f"{name}.json").write_text(json.dumps(record))
+    assert make("fig2", "--model", small_vgg, "--out", out, "--data", data_dir, *TINY) == 0
+    statuses = {e["name"]: e["status"] for e in manifest(out, "fig2")["panels"]}
+    assert (statuses["tubingen_starry"], statuses["tubingen_seated_nude"]) == \
+        ("reused", "computed")
+
+
 def test_without_the_picasso_panel_e_is_skipped(rendered, tmp_path, small_vgg, capsys):
     out = shutil.copytree(rendered, tmp_path / "results")
     (out / "arxiv" / "fig2" / "tubingen_seated_nude.png").unlink()

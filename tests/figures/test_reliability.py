@@ -171,13 +171,15 @@ def test_workers_die_with_their_driver_and_write_nothing_after(tmp_path, small_v
     process = start("fig2", "--model", small_vgg, "--out", out, "--jobs", 2, "--quick",
                     "--size", "32", "--iterations", "40")
     wait_for(process, "started on cpu")
-    workers = [pid for pid in children(process.pid)
-               if "multiprocessing" in open(f"/proc/{pid}/cmdline").read()]
+    workers = [pid for pid in children(process.pid)  # the pool's, not its resource tracker
+               if "spawn_main" in open(f"/proc/{pid}/cmdline").read()]
     assert len(workers) >= 2, workers
     process.kill()
     process.wait(timeout=10)
     written = sorted(p.name for p in out.rglob("*") if p.is_file())
-    time.sleep(1)
+    deadline = time.monotonic() + 2  # the kernel's SIGKILL, and a busy machine's reaping
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not any(alive(pid) for pid in workers)  # without the fix they rendered on for seconds
     time.sleep(5)  # long enough for every panel of this run: none may appear
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == written

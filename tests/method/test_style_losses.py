@@ -317,3 +317,30 @@ def test_measures_are_zero_for_identical_features(blobs):
     measures = texture_measures.texture_measures(S, {l: S[l].clone() for l in LAYERS})
     assert vars(measures) == dict(style_loss=0.0, vgg_loss=0.0, sliced_wasserstein=0.0, mean_error=0.0,
                                   std_error=0.0)
+
+
+# --- in the objective -----------------------------------------------------------------------------
+
+def test_the_objective_sums_the_named_loss_over_the_layers(net64):
+    """L_style = Σ_l w_l E_l of the loss the config names (w_l = 1/5), each layer's draws from
+    one stream seeded by the config's seed; mmd-poly with c = 0 is the paper's objective."""
+    from reproduce.method.objective import Objective
+    from reproduce.run.config import TransferConfig
+    rng = np.random.default_rng(11)
+    style, x = (torch.from_numpy(rng.normal(0, 50, (1, 3, 24, 20))) for _ in range(2))
+    with torch.no_grad():
+        S, F = ({l: feature_matrix(b[l]) for l in LAYERS}
+                for b in (net64.blobs(image, list(LAYERS)) for image in (style, x)))
+    values = {}
+    for name in STYLE_LOSSES:
+        c = 0.0 if name == "mmd-poly" else 1.0
+        config = TransferConfig(styles=("s",), style_loss=name, mmd_c=c, seed=4)
+        values[name] = Objective(net64, None, [style], config).values(x).style
+        draws = torch.Generator().manual_seed(4)
+        expected = sum(0.2 * float(make_style_loss(name, S[l], c=c, seed=draws)(F[l]))
+                       for l in LAYERS)
+        assert values[name] == pytest.approx(expected, rel=1e-12), name
+    assert values["mmd-poly"] == pytest.approx(values["gram"], rel=1e-12)
+    for name in SEEDED:  # another seed, other draws: another f
+        config = TransferConfig(styles=("s",), style_loss=name, seed=5)
+        assert Objective(net64, None, [style], config).values(x).style != values[name]

@@ -145,6 +145,14 @@ def test_every_command_line_default_is_the_configs():
     (dict(optimiser="adam"), "--optimiser must be one of scipy, device, not 'adam'"),
     (dict(pooling="min"), "--pooling must be one of avg, max"),
     (dict(style_size="big"), "--style-size must be one of content, keep"),
+    (dict(style_loss="l2"), "--style-loss must be one of gram, mmd-linear, mmd-poly, mmd-gaussian, "
+                            "stats, sliced-wasserstein, not 'l2'"),
+    (dict(style_loss="mmd-gaussian", styles=("a", "b")), "--style-loss mmd-gaussian takes one "
+                                                         "style image"),
+    (dict(style_loss="mmd-poly", mmd_c=-1.0), "--mmd-c must be a finite number >= 0, not -1.0"),
+    (dict(style_loss="mmd-poly", mmd_c=math.nan), "--mmd-c must be a finite number >= 0, not nan"),
+    (dict(mmd_c=0.0), "--mmd-c is the c of --style-loss mmd-poly, not of gram"),
+    (dict(style_crop="circle"), "--style-crop must be one of square, not 'circle'"),
 ])
 def test_bad_parameters_are_refused_naming_their_flag(given, message):
     with pytest.raises(ReproduceError, match="^" + message.replace("(", r"\(")):
@@ -180,6 +188,24 @@ def test_an_unreadable_number_is_a_one_line_usage_error(capsys):
     err = capsys.readouterr().err
     assert caught.value.code == 2 and err.count("\n") == 1
     assert err.startswith("error: argument --size: cannot read 'abc'")
+
+
+def test_the_style_loss_registry_is_the_configs_list():
+    """One definition: --style-loss offers the registry's names, each a class of style_losses;
+    gram (the paper's eq. 4) is the default, c = 1 mmd-poly's."""
+    from reproduce.method import STYLE_LOSSES
+    from reproduce.method.style_losses import LOSS_CLASSES
+    choices = TransferConfig.__dataclass_fields__["style_loss"].metadata["choices"]
+    assert choices == tuple(STYLE_LOSSES) == tuple(LOSS_CLASSES) == (
+        "gram", "mmd-linear", "mmd-poly", "mmd-gaussian", "stats", "sliced-wasserstein")
+    assert (TransferConfig().style_loss, TransferConfig().mmd_c) == ("gram", 1.0)
+    for command in ("transfer", "loss"):
+        parser = cli.argparse.ArgumentParser()
+        cli.add_config_flags(parser, command)
+        output = ["--output", "o.png"] if command == "transfer" else []
+        args = parser.parse_args(["--style-loss", "mmd-poly", "--mmd-c", "0.5", "--seed", "3",
+                                  *output])
+        assert (args.style_loss, args.mmd_c, args.seed) == ("mmd-poly", 0.5, 3)
 
 
 def test_the_optimiser_registry_is_the_configs_list():
