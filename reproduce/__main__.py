@@ -48,6 +48,9 @@ def interrupted_message(interrupt: BaseException) -> str | None:
         return None
     config = summary.config
     log = f" and {config.log}" if config.log else ""
+    if config.pyramid:
+        return (f"stopped ({summary.stop}) after {summary.iterations} iterations; wrote "
+                f"{summary.output}{log} (marked unfinished, at that stage's size)")
     return (f"stopped after {summary.iterations} of {config.iterations} iterations; wrote "
             f"{summary.output}{log} (marked unfinished). To continue from it: rerun with "
             f"--init {summary.output} --iterations "

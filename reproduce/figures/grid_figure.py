@@ -11,6 +11,7 @@ from reproduce.figures.tables import Cell, Figure, Job, Preset
 from reproduce.files import PathLike
 from reproduce.image.files import load_image
 from reproduce.run.grid import Grid
+from reproduce.run.regions import parse_region
 
 GRIDS = "grids"  # a grid's panels go under OUT/grids/<grid file's stem>/
 
@@ -18,7 +19,8 @@ GRIDS = "grids"  # a grid's panels go under OUT/grids/<grid file's stem>/
 def grid_job(name: str, overrides: dict[str, Any]) -> Job:
     """A grid panel as a Job. Images are named by path: a path is its own input key."""
     return Job(name, dict(overrides, content=overrides.get("content"),
-                          styles=tuple(overrides.get("styles", ()))))
+                          styles=tuple(overrides.get("styles", ())),
+                          regions=tuple(map(parse_region, overrides.get("regions", ())))))
 
 
 def grid_figure(grid: Grid, preset: Preset) -> Figure:
@@ -54,8 +56,8 @@ def grid_run(grid: Grid, out: PathLike, preset: Preset, model: PathLike, device:
     """The run of a grid's panels: every input image read once (an unreadable one fails before
     any panel runs) and hashed; the base config holds the preset and the arguments."""
     inputs: dict[str, pathlib.Path | None] = {
-        path: pathlib.Path(path) for _, overrides in grid.panels
-        for path in [overrides.get("content"), *overrides.get("styles", ())] if path}
+        path: pathlib.Path(path) for name, overrides in grid.panels
+        for path in grid_job(name, overrides).inputs}
     for path in inputs:
         load_image(path)
     return new_run(out, GRIDS, preset, model, inputs, device, settings, force)

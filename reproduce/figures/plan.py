@@ -14,6 +14,7 @@ from reproduce.files import ROOT, PathLike, file_digest
 from reproduce.image.files import load_image
 from reproduce.network import VGG19
 from reproduce.run.config import INITS, RUN_FIELDS, TransferConfig
+from reproduce.run.regions import Region
 
 SHIPPED = ROOT / "data" / "inputs"
 MODEL = VGG19  # the converted network (reproduce.network holds the one default)
@@ -128,10 +129,19 @@ def panel_config(job: Job, run: Run, image: pathlib.Path, size: int | None = Non
                  ) -> TransferConfig:
     """The panel's TransferConfig: the run's base config with the job's changes (and its figure's
     panel size, where given)."""
+    def path(key: str) -> str:
+        return str(run.inputs[key])
+
     changes = dict(job.changes, output=str(image),
-                   content=str(run.inputs[job.content]) if job.content else None,
-                   styles=tuple(str(run.inputs[key]) for key in job.styles),
+                   content=path(job.content) if job.content else None,
+                   styles=tuple(map(path, job.styles)),
                    **({} if size is None else dict(size=size)))
+    if job.regions:
+        changes["regions"] = tuple(Region(r.name, path(r.mask), path(r.style),
+                                          r.style_mask and path(r.style_mask)).spec()
+                                   for r in job.regions)
+    if job.changes.get("fine_style"):
+        changes["fine_style"] = path(job.changes["fine_style"])
     return dataclasses.replace(run.base, **changes)
 
 
@@ -140,6 +150,10 @@ def panel_parameters(job: Job, config: TransferConfig, run: Run) -> dict[str, An
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_PARAMETERS}
     parameters = dict(fields, content=job.content, styles=job.styles,
                       input_sha256={key: run.digests[key] for key in job.inputs})
+    if job.regions:  # by input key, as content and styles: the digests say which files
+        parameters["regions"] = [list(r) for r in job.regions]
+    if config.fine_style:
+        parameters["fine_style"] = job.changes["fine_style"]
     if config.init not in INITS:  # a start image: its content decides the panel too
         parameters["init_sha256"] = file_digest(config.init)
     return json.loads(json.dumps(parameters))  # tuples as lists, as read back from a record

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from reproduce.errors import ReproduceError
 from reproduce.method import STYLE_LOSSES
 from reproduce.run.config import STYLE_LAYERS
+from reproduce.run.regions import Region
 
 PAPERS = ("arxiv", "cvpr")
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) of an image, relative: 0..1, y down
@@ -123,8 +124,16 @@ class Job:
         return tuple(self.changes.get("styles", ()))
 
     @property
+    def regions(self) -> tuple[Region, ...]:
+        """Spatial control's regions, their files as input keys."""
+        return tuple(self.changes.get("regions", ()))
+
+    @property
     def inputs(self) -> tuple[str, ...]:
-        return ((self.content,) if self.content else ()) + self.styles
+        fine = self.changes.get("fine_style")
+        return tuple(dict.fromkeys(((self.content,) if self.content else ()) + self.styles +
+                                   tuple(f for r in self.regions for f in r.files()) +
+                                   ((fine,) if fine else ())))
 
 
 @dataclass(frozen=True)

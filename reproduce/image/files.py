@@ -192,6 +192,14 @@ def resize(image: Array, shape_hw: tuple[int, int]) -> Array:
     return _interpolate(image, size=tuple(shape_hw))
 
 
+def upsample(image: Array, shape_hw: tuple[int, int]) -> Array:
+    """Enlarge an H×W×3 float image bilinearly (coarse to fine: a stage's result as the next
+    stage's start), clipped to 0..255."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    y = nnf.interpolate(x, size=tuple(shape_hw), mode="bilinear", align_corners=False)
+    return y[0].permute(1, 2, 0).clamp(0, 255).numpy()
+
+
 def _interpolate(image: Array, **size: Any) -> Array:
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
     y = nnf.interpolate(x, mode="bicubic", antialias=True, align_corners=False, **size)

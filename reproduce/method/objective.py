@@ -1,6 +1,6 @@
 """The paper's objective L_total (eq. 7) of an image, with its targets taken once; beyond the
 paper, an optional total-variation term λ·TV(x) (tv_weight, neural-style's)."""
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from reproduce.method.losses import (
     total_loss,
     total_variation,
 )
+from reproduce.method.spatial import RegionMasks, guided_style_losses
 from reproduce.method.style_losses import StyleLoss, make_style_loss
 from reproduce.method.weights import WeightSettings, loss_weights
 from reproduce.network.load import Network
@@ -42,6 +43,10 @@ class ObjectiveSettings(WeightSettings, Protocol):
     def mmd_c(self) -> float: ...
     @property
     def seed(self) -> int: ...
+    @property
+    def guide_mode(self) -> str: ...
+    @property
+    def guide_grow(self) -> int: ...
 
 
 @dataclass
@@ -84,11 +89,15 @@ class Objective:
     (beyond the paper)."""
 
     def __init__(self, net: Network, content: torch.Tensor | None,
-                 styles: Sequence[torch.Tensor], settings: ObjectiveSettings) -> None:
+                 styles: Sequence[torch.Tensor], settings: ObjectiveSettings,
+                 regions: Sequence[RegionMasks] = ()) -> None:
         """`content` and `styles` are preprocessed images (None / [] leave that term out).
         `settings` (a TransferConfig) gives the layers, w_l, α/β, the blend of several styles'
         targets (style_blend), the weight λ of total variation (tv_weight), and the style loss
-        (style_loss: the paper's eq. 4 by default; mmd_c, and seed for its random draws)."""
+        (style_loss: the paper's eq. 4 by default; mmd_c, and seed for its random draws).
+        `regions` (beyond the paper: spatial control) make it the guided Gram loss of each
+        region against its style image, carried to the layers as settings.guide_mode and
+        guide_grow say."""
         self.net = net
         self.tv_weight = float(settings.tv_weight)
         self.alpha, self.beta = loss_weights(settings, content is not None, bool(styles))
@@ -105,7 +114,10 @@ class Objective:
                 self.P = {l: feature_matrix(blobs[l]) for l in self.content_layers}
             S = [net.blobs(style, self.style_layers) for style in styles]
             S_l = [{l: feature_matrix(s[l]) for l in self.style_layers} for s in S]
-            self.E_l = layer_style_losses(settings.style_loss, S_l, settings)
+            self.E_l: dict[str, Callable[[torch.Tensor], torch.Tensor]] = dict(
+                guided_style_losses(net, regions, S_l, self.style_layers, settings.guide_mode,
+                                    settings.guide_grow) if regions else
+                layer_style_losses(settings.style_loss, S_l, settings))
 
     def losses(self, x: torch.Tensor) -> LossTerms:
         """The loss terms of a preprocessed image x. With λ = tv_weight > 0 also TV(x), and the

@@ -47,6 +47,7 @@ class Finished(NamedTuple):
     log: dict[str, Any] | None  # summary and per-iteration history, if config.log was asked for
     node: dict[str, Any]        # host, ip, node_id, peak_rss_mib of the worker process so far
     attempts: int
+    extras: dict[str, bytes] = {}  # other files the run wrote (scale control's new style image)
 
 
 def connect(address: str = "auto", num_cpus: int | None = None) -> ModuleType:
@@ -180,10 +181,10 @@ def run_panels_on_ray(tasks: Iterable[tuple[object, TransferConfig]],
                 time.sleep(POLL_S)
             for ref in done:
                 key = pending.pop(ref)
-                image, summary, log, where, attempts = result(ray, ref, key)
+                image, summary, log, where, attempts, extras = result(ray, ref, key)
                 bar.update(1)
                 bar.set_postfix_str(f"{key} on {where['host']}", refresh=False)
-                yield Finished(key, image, summary, log, where, attempts)
+                yield Finished(key, image, summary, log, where, attempts, extras)
 
 
 def set_digest(files: dict[str, bytes]) -> str:
@@ -228,7 +229,11 @@ def cancel(ray: ModuleType, pending: dict[Any, object]) -> None:
 
 
 def write_finished(finished: Finished, config: TransferConfig) -> None:
-    """Write a finished panel's image and log (when asked for) where its config says, atomically."""
+    """Write a finished panel's image, its other files and its log (when asked for) where its
+    config says, each atomically."""
+    for path, data in finished.extras.items():
+        with atomic_path(path) as tmp:
+            pathlib.Path(tmp).write_bytes(data)
     with atomic_path(config.output) as tmp:
         pathlib.Path(tmp).write_bytes(finished.image)
     if config.log and finished.log is not None:

@@ -17,7 +17,7 @@ import torch
 from reproduce.network.load import Network, loaded_network
 from reproduce.network.runtime import configure_runtime
 from reproduce.process import peak_rss_bytes
-from reproduce.run.config import TransferConfig
+from reproduce.run.config import TransferConfig, new_style_path, relocated
 from reproduce.run.ray_base import import_ray
 from reproduce.run.transfer import TransferSummary, run_transfer
 
@@ -42,8 +42,10 @@ def _local_network(sha: str, ref: list[Any], model_name: str, pooling: str, devi
 def render_panel(run: str, key: object, config: TransferConfig,
                  network: tuple[str, list[Any], str], images: dict[str, list[Any]], counter: Any,
                  device: str, threads: int, before_panel: Callable[[object, int], None] | None
-                 ) -> tuple[bytes, TransferSummary, dict[str, Any] | None, dict[str, Any], int]:
-    """One panel in a Ray worker; returns (image bytes, summary, log, node, attempt).
+                 ) -> tuple[bytes, TransferSummary, dict[str, Any] | None, dict[str, Any], int,
+                            dict[str, bytes]]:
+    """One panel in a Ray worker; returns (image bytes, summary, log, node, attempt, the other
+    files it wrote by the driver's path).
 
     network: (sha256, [object ref of {name: bytes}], file name); images: {driver path: [object
     ref of its bytes]} (refs inside lists, fetched only when needed)."""
@@ -62,9 +64,7 @@ def render_panel(run: str, key: object, config: TransferConfig,
             local[path] = os.path.join(folder, f"input{i}{pathlib.Path(path).suffix}")
             pathlib.Path(local[path]).write_bytes(ray.get(image_ref[0]))
         here = dataclasses.replace(
-            config, content=local.get(config.content or ""),
-            styles=tuple(local[s] for s in config.styles),
-            init=local.get(config.init, config.init), model=model, device=device,
+            relocated(config, local.__getitem__), model=model, device=device,
             output=os.path.join(folder, "out" + pathlib.Path(config.output).suffix),
             log=os.path.join(folder, "log.json") if config.log else None)
         driver = dataclasses.replace(config, device=device)
@@ -73,6 +73,8 @@ def render_panel(run: str, key: object, config: TransferConfig,
         log = dict(json.loads(pathlib.Path(here.log).read_text()), output=config.output,
                    config=dataclasses.asdict(driver)) if here.log else None
         image = pathlib.Path(here.output).read_bytes()
+        written, wanted = new_style_path(here), new_style_path(config)
+        extras = {wanted: pathlib.Path(written).read_bytes()} if written and wanted else {}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         if device.startswith("cuda"):
@@ -80,4 +82,4 @@ def render_panel(run: str, key: object, config: TransferConfig,
     node = dict(host=socket.gethostname(), ip=ray.util.get_node_ip_address(),
                 node_id=ray.get_runtime_context().get_node_id(),
                 peak_rss_mib=round(peak_rss_bytes() / 2**20, 1))
-    return image, summary, log, node, attempt
+    return image, summary, log, node, attempt, extras

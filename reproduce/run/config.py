@@ -6,6 +6,7 @@
 choices come from the stages that implement them (poolings, optimisers, colour methods, image
 suffixes), read as data: importing this module does not import torch.
 """
+import dataclasses
 import math
 import numbers
 import os
@@ -20,12 +21,15 @@ from reproduce.method import DEFAULT_STYLE_LOSS, MMD_C, STYLE_LOSSES
 from reproduce.method.colour import COLOUR_METHODS
 from reproduce.network import POOLINGS, PRECISIONS, VGG19, record_path
 from reproduce.optim import DEFAULT_OPTIMISER, OPTIMISERS
+from reproduce.run.regions import Region, parse_regions, region_styles
 
 # The paper's choices (arXiv 1508.06576): content at conv4_2, style over conv1_1 … conv5_1.
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 STYLE_SIZES = ("content", "keep")
 STYLE_CROPS = ("square",)  # beyond the paper: the painting's centre square (the texture study)
+GUIDE_MODES = ("simple", "inside")  # beyond the paper: how a region's mask reaches each layer
+FINE_LAYERS = ("conv1_1", "conv2_1")  # scale control's fine layers, the authors' at 512 px
 INITS = ("noise", "content", "style")  # or the path of an image
 # fields that say where a run writes and what it runs on, not what it computes: set by whoever
 # runs it (never a grid file), and no part of a figure panel's parameters
@@ -41,11 +45,13 @@ def default_device() -> str:
 
 def parameter(default: Any, help: str, flag: str | None = None,
               parse: Callable[[str], Any] | None = None, choices: Sequence[Any] | None = None,
-              command: str = "both", metavar: str | None = None, **kwargs: Any) -> Any:
+              command: str = "both", metavar: str | None = None, repeat: bool = False,
+              **kwargs: Any) -> Any:
     """A TransferConfig field with what its command-line flag needs: help text, flag name (else
-    --field-name), a parser of the text, choices, the commands that take it, and a metavar."""
+    --field-name), a parser of the text, choices, the commands that take it, a metavar, and
+    whether the flag is repeated (one value each time, a tuple of them)."""
     meta = dict(help=help, flag=flag, parse=parse, choices=choices, command=command,
-                metavar=metavar)
+                metavar=metavar, repeat=repeat)
     if callable(default):
         return field(default_factory=default, metadata=meta, **kwargs)
     return field(default=default, metadata=meta, **kwargs)
@@ -54,6 +60,11 @@ def parameter(default: Any, help: str, flag: str | None = None,
 def floats(text: str) -> tuple[float, ...]:
     """'0.7,0.3' -> (0.7, 0.3)."""
     return tuple(float(v) for v in text.split(","))
+
+
+def ints(text: str) -> tuple[int, ...]:
+    """'512,1024' -> (512, 1024)."""
+    return tuple(int(v) for v in text.split(","))
 
 
 def names(text: str) -> tuple[str, ...]:
@@ -67,8 +78,8 @@ class TransferConfig:
     (size, start, iterations, seed, device, optimiser, outputs); beyond the 2015 paper, colour
     preservation, total variation and style scale, each off by default. Checked when made."""
     content: str | None = parameter(None, "content image (the photograph)", metavar="C")
-    styles: tuple[str, ...] = parameter((), "style image (the painting); repeat for several", flag="--style",
-                           metavar="S")
+    styles: tuple[str, ...] = parameter((), "style image (the painting); repeat for several",
+                                        flag="--style", metavar="S", repeat=True)
     style_blend: tuple[float, ...] | None = parameter(
         None, "blend weights of the style images' Gram targets (normalised)", parse=floats,
         metavar="W1,W2")
@@ -139,9 +150,55 @@ class TransferConfig:
     mmd_c: float = parameter(
         MMD_C, "beyond the paper: c of mmd-poly's kernel (xᵀy + c)², >= 0 (0: gram exactly)",
         parse=float, metavar="C")
+    # Beyond the 2015 paper: the controls of Gatys, Ecker, Bethge, Hertzmann & Shechtman, CVPR
+    # 2017 (docs/controls.md), each off by default.
+    regions: tuple[str, ...] = parameter(
+        (), "beyond the paper: spatial control: a region NAME:CONTENT_MASK:STYLE_IMAGE"
+        "[:STYLE_MASK] taking its style from STYLE_IMAGE (within STYLE_MASK, else all of it); "
+        "masks are greyscale images, white inside; repeat per region, in place of --style",
+        flag="--region", metavar="SPEC", repeat=True)
+    guide_mode: str = parameter(
+        "simple", "how a region's mask reaches each layer: simple, resized to the feature map; "
+        "inside, only the positions whose receptive field lies wholly inside the region",
+        choices=GUIDE_MODES)
+    guide_grow: int = parameter(
+        0, "grow (> 0) or erode (< 0) each layer's region by K positions, its mask taken at "
+        "0.5 first (0: as carried)", parse=int, metavar="K")
+    pyramid: tuple[int, ...] = parameter(
+        (), "beyond the paper: coarse to fine: stage sizes S1,S2,..., each the side of a square "
+        "of the image's area (H·W ≈ S², never above the content image's own), each stage "
+        "started from the last one's result; in place of --size", parse=ints,
+        command="transfer", metavar="S1,S2")
+    pyramid_iterations: tuple[int, ...] = parameter(
+        (), "iterations of each stage (the authors': 500,200; default: --iterations each)",
+        parse=ints, command="transfer", metavar="K1,K2")
+    fine_style: str | None = parameter(
+        None, "beyond the paper: scale control: the painting whose fine scale (--fine-layers) "
+        "is laid onto --style's coarse one, both colour-matched to the photograph first; the "
+        "new style image is written beside --output", metavar="F")
+    fine_layers: tuple[str, ...] = parameter(
+        FINE_LAYERS, "the layers on which the new style image takes --fine-style's Gram "
+        "matrices (the authors': to conv2_1 at 512 px, to conv4_1 at 1024)", parse=names,
+        metavar="L1,...")
+    fine_iterations: int = parameter(
+        500, "L-BFGS-B iterations that make the new style image (the authors': 500)",
+        parse=int, metavar="K")
 
     def __post_init__(self) -> None:
         check_config(self)
+
+    @property
+    def style_images(self) -> tuple[str, ...]:
+        """The style images the run reads: --style, or the regions' (spatial control)."""
+        return self.styles or region_styles(self.regions)
+
+    @property
+    def stages(self) -> list[tuple[int, int]]:
+        """(size, iterations) of each stage: --pyramid's, or the one stage of --size."""
+        if not self.pyramid:
+            return [(self.size, self.iterations)]
+        return list(zip(self.pyramid, self.pyramid_iterations or
+                        [self.iterations] * len(self.pyramid)))
 
 
 def flag(name: str) -> str:
@@ -226,19 +283,85 @@ def check_config(config: TransferConfig) -> None:
         if not config.content:
             raise ReproduceError(f"{flag('preserve_colour')} {config.preserve_colour} needs a "
                                  f"content image ({flag('content')})")
+    check_controls(config)
+
+
+def check_controls(config: TransferConfig) -> None:
+    """The 2017 controls: regions that parse, with a content image and without --style; stages
+    that grow, with their iterations; scale control with one coarse painting."""
+    if config.regions:
+        parse_regions(config.regions)
+        if config.styles:
+            raise ReproduceError(f"{flag('regions')} names each region's style image: leave out "
+                                 f"{flag('styles')}")
+        if not config.content:
+            raise ReproduceError(f"{flag('regions')} needs a content image ({flag('content')}): "
+                                 f"its masks are the content's")
+        for name in ("style_blend", "fine_style"):
+            if getattr(config, name) is not None:
+                raise ReproduceError(f"{flag(name)} does not combine with {flag('regions')}")
+        if config.style_loss != DEFAULT_STYLE_LOSS:
+            raise ReproduceError(f"{flag('regions')} matches guided Gram matrices: "
+                                 f"{flag('style_loss')} must be {DEFAULT_STYLE_LOSS}")
+    _choice(config, "guide_mode", GUIDE_MODES)
+    if isinstance(config.guide_grow, bool) or not isinstance(config.guide_grow, int):
+        raise ReproduceError(f"{flag('guide_grow')} must be an integer, not {config.guide_grow!r}")
+    for name, low in (("pyramid", 1), ("pyramid_iterations", 1)):
+        values = getattr(config, name)
+        if isinstance(values, str) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                              and v >= low for v in values):
+            raise ReproduceError(f"{flag(name)} must be whole numbers >= {low}, not {values!r}")
+    if any(b <= a for a, b in zip(config.pyramid, config.pyramid[1:])):
+        raise ReproduceError(f"{flag('pyramid')}: coarse to fine, each stage larger than the "
+                             f"one before, not {config.pyramid}")
+    if config.pyramid_iterations and len(config.pyramid_iterations) != len(config.pyramid):
+        raise ReproduceError(f"{flag('pyramid_iterations')} needs one count per stage of "
+                             f"{flag('pyramid')} ({len(config.pyramid)}), not "
+                             f"{len(config.pyramid_iterations)}")
+    if config.fine_style is not None:
+        if not config.content or len(config.styles) != 1:
+            raise ReproduceError(f"{flag('fine_style')} needs a content image and one "
+                                 f"{flag('styles')} (the coarse-scale painting)")
+        _number(config, "fine_iterations", 1, integer=True)
+        if isinstance(config.fine_layers, str) or not config.fine_layers:
+            raise ReproduceError(f"{flag('fine_layers')} needs at least one layer name")
 
 
 def input_paths(config: TransferConfig) -> list[tuple[str, str]]:
-    """(flag, path) of every image file the run reads."""
+    """(flag, path) of every image file the run reads: content, styles, a start image, the
+    regions' masks and style images, the fine-scale painting."""
     return ([(flag("content"), config.content)] if config.content else []) + \
         [(flag("styles"), path) for path in config.styles] + \
-        ([] if config.init in INITS else [(flag("init"), config.init)])
+        ([] if config.init in INITS else [(flag("init"), config.init)]) + \
+        [(flag("regions"), path) for region in parse_regions(config.regions)
+         for path in region.files()] + \
+        ([(flag("fine_style"), config.fine_style)] if config.fine_style else [])
+
+
+def relocated(config: TransferConfig, where: Callable[[str], str]) -> TransferConfig:
+    """The config with every input file's path replaced by where(path)."""
+    regions = tuple(Region(r.name, where(r.mask), where(r.style),
+                           None if r.style_mask is None else where(r.style_mask)).spec()
+                    for r in parse_regions(config.regions))
+    return dataclasses.replace(
+        config, content=config.content and where(config.content),
+        styles=tuple(map(where, config.styles)),
+        init=config.init if config.init in INITS else where(config.init), regions=regions,
+        fine_style=config.fine_style and where(config.fine_style))
+
+
+def new_style_path(config: TransferConfig) -> str | None:
+    """Where scale control writes its new style image: beside --output, `<output>_style.png`."""
+    if config.fine_style is None:
+        return None
+    root, suffix = os.path.splitext(config.output)
+    return f"{root}_style{suffix}"
 
 
 def check_inputs(config: TransferConfig) -> None:
     """The images exist, and there is something to reconstruct: a content image, a style
     image or both."""
-    if not (config.content or config.styles):
+    if not (config.content or config.style_images):
         raise ReproduceError(f"give a content image ({flag('content')}), a style image "
                              f"({flag('styles')}), or both")
     for name, path in input_paths(config):
@@ -246,7 +369,7 @@ def check_inputs(config: TransferConfig) -> None:
             raise ReproduceError(f"{name} {path}: no such image")
     if config.init == "content" and not config.content:
         raise ReproduceError(f"{flag('init')} content needs a content image")
-    if config.init == "style" and not config.styles:
+    if config.init == "style" and not config.style_images:
         raise ReproduceError(f"{flag('init')} style needs a style image")
 
 
@@ -255,10 +378,14 @@ def check_outputs(config: TransferConfig) -> None:
     would overwrite an input (the network, its record, an image), links followed."""
     check_output_file(config.output, flag("output"), IMAGE_SUFFIXES)
     outputs = {flag("output"): config.output}
+    new_style = new_style_path(config)
+    if new_style is not None:
+        check_output_file(new_style, f"{flag('fine_style')}'s new style image", IMAGE_SUFFIXES)
+        outputs[f"{flag('fine_style')}'s new style image"] = new_style
     if config.log:
         check_output_file(config.log, flag("log"), (".json",))
         outputs[flag("log")] = config.log
     inputs = {flag("model"): config.model, f"{flag('model')}'s record": record_path(config.model),
-              **{f"{name} ({i})" if name == flag("styles") else name: path
+              **{f"{name} ({i})" if name in (flag("styles"), flag("regions")) else name: path
                  for i, (name, path) in enumerate(input_paths(config))}}
     check_apart(outputs, inputs)

@@ -44,7 +44,7 @@ def add_config_flags(parser: argparse.ArgumentParser, command: str,
         shown = f.default not in (None, (), dataclasses.MISSING) and not required
         kwargs: dict[str, Any] = dict(default=None, required=required, metavar=meta["metavar"],
                       help=meta["help"] + (f" (default: {_shown(f.default)})" if shown else ""))
-        if f.name == "styles":
+        if meta["repeat"]:
             kwargs.update(action="append")
         elif meta["choices"]:
             kwargs.update(choices=meta["choices"])
@@ -58,6 +58,7 @@ def config_of(args: argparse.Namespace) -> TransferConfig:
     """The TransferConfig of the flags given: an unset flag keeps the config's default."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig)
              if getattr(args, f.name, None) is not None}
-    if "styles" in given:
-        given["styles"] = tuple(given["styles"])
+    for name, value in given.items():
+        if TransferConfig.__dataclass_fields__[name].metadata["repeat"]:
+            given[name] = tuple(value)
     return TransferConfig(**given)

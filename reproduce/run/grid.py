@@ -28,7 +28,16 @@ from typing import Any, NamedTuple
 
 from reproduce.errors import ReproduceError
 from reproduce.files import PathLike
-from reproduce.run.config import INITS, RUN_FIELDS, TransferConfig, check_inputs, floats, names
+from reproduce.run.config import (
+    INITS,
+    RUN_FIELDS,
+    TransferConfig,
+    check_inputs,
+    floats,
+    ints,
+    names,
+)
+from reproduce.run.regions import Region, parse_region
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,8 +45,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 Kind = str | tuple[str, ...]  # a field's kind: its choices, or how a grid writes it
-PATH_KINDS = dict(content="path", styles="paths", model="path", init="init")
-PARSED_KINDS = {int: "integer", float: "number", floats: "numbers", names: "names"}
+PATH_KINDS = dict(content="path", styles="paths", model="path", init="init", fine_style="path",
+                  regions="regions")
+PARSED_KINDS = {int: "integer", float: "number", floats: "numbers", names: "names",
+                ints: "integers"}
 
 
 def field_kind(f: dataclasses.Field[Any]) -> Kind:
@@ -51,7 +62,7 @@ def field_kind(f: dataclasses.Field[Any]) -> Kind:
 KINDS = {f.name: field_kind(f) for f in dataclasses.fields(TransferConfig)
          if f.name not in RUN_FIELDS}
 AXES = ("ratio", "style_layers", "content_layers", "styles", "content", "seed", "size",
-        "pooling")
+        "pooling", "style_loss", "guide_mode", "guide_grow")
 LABEL = re.compile(r"[A-Za-z0-9+-][A-Za-z0-9._+-]*")  # a plain file name: no folder, not hidden
 MAX_PANELS = 5000  # a grid's panels unless the caller allows more (make_figures --max-panels)
 
@@ -121,6 +132,24 @@ def convert(kind: Kind, raw: Any, folder: pathlib.Path, fail: Callable[[str], Gr
         if not isinstance(raw, list) or not raw or not all(map(is_number, raw)):
             raise fail(f"must be a list of numbers, not {raw!r}")
         return tuple(map(float, raw))
+    if kind == "integers":
+        if not isinstance(raw, list) or not raw or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+            raise fail(f"must be a list of whole numbers, not {raw!r}")
+        return tuple(raw)
+    if kind == "regions":  # NAME:CONTENT_MASK:STYLE_IMAGE[:STYLE_MASK], files relative
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise fail(f"must be a list of regions NAME:MASK:STYLE[:STYLE_MASK], not {raw!r}")
+        try:
+            regions = [parse_region(item) for item in items]
+        except ReproduceError as e:
+            raise fail(str(e)) from None
+        def file(name: str) -> str:
+            return str(convert("path", name, folder, fail))
+
+        return tuple(Region(r.name, file(r.mask), file(r.style),
+                            r.style_mask and file(r.style_mask)).spec() for r in regions)
     if kind == "init" and raw in INITS:
         return raw
     if kind in ("path", "init"):

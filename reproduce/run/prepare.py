@@ -1,5 +1,6 @@
 """What a transfer and a scoring share, made once: the checks before any work, the network, the
 images at their sizes and as the network sees them, the objective, and the start image."""
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -7,13 +8,16 @@ import numpy as np
 import torch
 
 from reproduce.errors import ParameterError
-from reproduce.image.convention import preprocess
+from reproduce.image.convention import deprocess, preprocess
 from reproduce.image.files import centre_square, load_image, long_side_shape, resize
-from reproduce.method.colour import Plain, colour_method
+from reproduce.method.colour import Plain, colour_method, match_colour_histogram
 from reproduce.method.objective import Objective
+from reproduce.method.spatial import RegionMasks
 from reproduce.network.load import Network, load_network
 from reproduce.network.memory import check_memory
+from reproduce.optim.synthesis import Synthesis, synthesise
 from reproduce.run.config import TransferConfig, check_inputs, check_outputs, flag
+from reproduce.run.regions import parse_regions
 
 NOISE_STD = 1.0  # white-noise start: N(0, 1) per pixel in the preprocessed (0..255 − mean) space
 
@@ -49,7 +53,7 @@ def prepare_images(config: TransferConfig
     shape --style-size gives it (the paper's), times config.style_scale (beyond the paper; 1
     leaves that shape as it is)."""
     content = read_image(config.content, config.size, config) if config.content else None
-    styles = [read_image(path, None, config) for path in config.styles]
+    styles = [read_image(path, None, config) for path in config.style_images]
     if config.style_crop == "square":
         styles = [centre_square(style) for style in styles]
     shape = content.shape[:2] if content is not None else \
@@ -61,21 +65,64 @@ def used_layers(config: TransferConfig) -> tuple[str, ...]:
     """The layers the objective reads: content layers with a content image, style layers with
     style images."""
     return (tuple(config.content_layers) if config.content else ()) + \
-        (tuple(config.style_layers) if config.styles else ())
+        (tuple(config.style_layers) if config.style_images else ())
 
 
 def check_style_memory(net: Network, config: TransferConfig) -> None:
     """A style scale S > 1 takes the painting larger than the output: check the square of
     S × --size too (a bound: the Gram targets need the forward pass only)."""
-    if config.styles and config.style_scale > 1:
+    if config.style_images and config.style_scale > 1:
         side = math.ceil(config.style_scale * config.size)
         check_memory(net, config.style_layers, (side, side), flag("style_scale"))
+
+
+def read_mask(path: str, shape: tuple[int, int], config: TransferConfig) -> np.ndarray:
+    """A region's mask at an image's shape: channel 0 of a greyscale image, 0–1 (white inside),
+    resized as the image is."""
+    mask = read_image(path, None, config)[..., :1].repeat(3, axis=2)
+    return np.clip(resize(mask, shape)[..., 0] / 255.0, 0.0, 1.0)
+
+
+def region_masks(config: TransferConfig, styles: list[np.ndarray],
+                 shape: tuple[int, int]) -> list[RegionMasks]:
+    """Spatial control's regions with their masks at the content's shape and at their style
+    images' (all ones where a region takes its whole style image)."""
+    order = list(config.style_images)
+    masks = []
+    for region in parse_regions(config.regions):
+        k = order.index(region.style)
+        style_shape = styles[k].shape[:2]
+        style_mask = np.ones(style_shape) if region.style_mask is None else \
+            read_mask(region.style_mask, style_shape, config)
+        masks.append(RegionMasks(region.name, read_mask(region.mask, shape, config), k,
+                                 style_mask))
+    return masks
+
+
+def scale_control(config: TransferConfig, net: Network, content: np.ndarray,
+                  coarse: np.ndarray) -> tuple[np.ndarray, Synthesis]:
+    """Scale control (Gatys et al. 2017, section 6): both paintings colour-matched to the
+    photograph (colour histogram matching, clipped), then a new style image synthesised from the
+    coarse painting towards the fine one's Gram matrices on --fine-layers alone: the fine
+    painting's small-scale texture over the coarse one's large-scale structure. Returns it (RGB,
+    at the coarse painting's shape) and its synthesis."""
+    fine = read_image(str(config.fine_style), None, config)
+    fine = resize(fine, style_shape(config, fine.shape[:2], content.shape[:2]))
+    fine, coarse = (np.clip(match_colour_histogram(p, content), 0, 255) for p in (fine, coarse))
+    settings = dataclasses.replace(config, fine_style=None, style_layers=config.fine_layers,
+                                   style_weights=None, style_blend=None, tv_weight=0.0,
+                                   preserve_colour=None)
+    objective = Objective(net, None, [preprocess(fine, net.device)], settings)
+    result = synthesise(objective, preprocess(coarse), optimiser=config.optimiser,
+                        iterations=config.fine_iterations)
+    return deprocess(result.image), result
 
 
 @dataclass
 class Prepared:
     """A run made ready: the network, the images (RGB at their synthesis sizes), the output
-    shape, the colour preservation, the images the network sees and the objective."""
+    shape, the colour preservation, the images the network sees and the objective; with scale
+    control, the synthesis of the new style image (which stands in `styles`)."""
     net: Network
     content: np.ndarray | None
     styles: list[np.ndarray]
@@ -84,6 +131,7 @@ class Prepared:
     seen_content: np.ndarray | None
     seen_styles: list[np.ndarray]
     objective: Objective
+    new_style: Synthesis | None = None
 
 
 def prepare(config: TransferConfig, net: Network | None = None, outputs: bool = True) -> Prepared:
@@ -96,15 +144,21 @@ def prepare(config: TransferConfig, net: Network | None = None, outputs: bool = 
     net = net or load_network(config.model, pooling=config.pooling, device=config.device,
                               precision=config.precision)
     net.check_image_input()
-    net.check_blobs(used_layers(config))
+    net.check_blobs(used_layers(config) + (tuple(config.fine_layers) if config.fine_style else ()))
     check_memory(net, used_layers(config), (config.size, config.size), flag("size"))  # the long side's square
     check_style_memory(net, config)
     content, styles, shape = prepare_images(config)
+    new_style = None
+    if config.fine_style is not None:
+        assert content is not None  # check_config: scale control needs a content image
+        styles[0], new_style = scale_control(config, net, content, styles[0])
     colour = colour_method(config.preserve_colour)
     seen_content, seen_styles = colour.inputs(content, styles)
     objective = Objective(net, None if seen_content is None else preprocess(seen_content, net.device),
-                          [preprocess(s, net.device) for s in seen_styles], config)
-    return Prepared(net, content, styles, shape, colour, seen_content, seen_styles, objective)
+                          [preprocess(s, net.device) for s in seen_styles], config,
+                          region_masks(config, styles, shape))
+    return Prepared(net, content, styles, shape, colour, seen_content, seen_styles, objective,
+                    new_style)
 
 
 def white_noise(shape: tuple[int, int], seed: int) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """Style transfer as a run: prepare (reproduce.run.prepare), synthesise (reproduce.optim), and
 report, save and log."""
 import dataclasses
+import functools
+import math
 import os
 import tempfile
 import time
@@ -11,23 +13,36 @@ import torch
 from tqdm import tqdm
 
 from reproduce.errors import Interrupted, WriteError
-from reproduce.files import atomic_paths, dump_json, remove_stale_temporaries, writing
+from reproduce.files import (
+    atomic_paths,
+    dump_json,
+    file_digest,
+    remove_stale_temporaries,
+    writing,
+)
 from reproduce.image import Array
-from reproduce.image.convention import deprocess
-from reproduce.image.files import write_image
+from reproduce.image.convention import deprocess, preprocess
+from reproduce.image.files import upsample, write_image
 from reproduce.method.objective import Losses
-from reproduce.network.load import Network
+from reproduce.network.load import Network, load_network
+from reproduce.network.memory import check_memory
 from reproduce.optim.synthesis import Synthesis, SynthesisInterrupted, synthesise
-from reproduce.run.config import TransferConfig
-from reproduce.run.prepare import initial_image, prepare
+from reproduce.run.config import (
+    TransferConfig,
+    check_inputs,
+    check_outputs,
+    flag,
+    new_style_path,
+)
+from reproduce.run.prepare import Prepared, initial_image, prepare, read_image, used_layers
 
 
 @dataclass
 class TransferSummary:
     """What a transfer did: the image it wrote, its losses, the iterations done, why it stopped,
     whether it did what was asked, the seconds, α and β, the network's sha256, the config, the
-    evaluations of the loss and gradient, and every iteration's losses and time (the log's
-    history)."""
+    evaluations of the loss and gradient, every iteration's losses and time (the log's history),
+    every stage of a coarse-to-fine run, and scale control's new style image."""
     output: str
     losses: Losses
     iterations: int
@@ -40,13 +55,18 @@ class TransferSummary:
     config: TransferConfig
     evaluations: int = 0
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # --pyramid's
+    new_style: dict[str, Any] | None = None  # --fine-style's new style image
 
     def as_record(self) -> dict[str, Any]:
-        """As the log (--log) writes it, before its history."""
+        """As the log (--log) writes it, before its history: with --pyramid every stage, with
+        --fine-style the new style image."""
         return dict(output=self.output, losses=self.losses.as_dict(), iterations=self.iterations,
                     stop=self.stop, completed=self.completed, seconds=self.seconds,
                     alpha=self.alpha, beta=self.beta, model_sha256=self.model_sha256,
                     evaluations=self.evaluations,
+                    **({"stages": self.stages} if self.stages else {}),
+                    **({"new_style": self.new_style} if self.new_style else {}),
                     config=dataclasses.asdict(self.config))
 
 
@@ -89,56 +109,146 @@ def rescue(paths: list[str], image: Array, record: dict[str, Any] | None) -> str
     return f"the result was saved in {folder} instead"
 
 
+def stage_configs(config: TransferConfig) -> list[TransferConfig]:
+    """The stages of a run: the config itself; with --pyramid, one per stage, its long side the
+    one that gives the content image (else the first style image) the area S² (H·W ≈ S², as the
+    authors size images; never above the image's own size), its iterations its own."""
+    if not config.pyramid:
+        return [config]
+    h, w = read_image(config.content or config.style_images[0], None, config).shape[:2]
+    return [dataclasses.replace(config, size=max(1, round(max(h, w) * min(1.0, S / math.sqrt(h * w)))),
+                                iterations=iterations, pyramid=(), pyramid_iterations=())
+            for S, iterations in config.stages]
+
+
+def upsampled(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A stage's result as the next stage's start: its image (as the network saw it, clipped to
+    the pixel range) enlarged bilinearly to the next stage's shape, as the authors do."""
+    return preprocess(upsample(deprocess(x), shape))
+
+
 def run_transfer(config: TransferConfig, net: Network | None = None,
                  progress: bool = True) -> TransferSummary:
-    """Synthesise config.output by L-BFGS-B on eq. 7 and return its summary.
+    """Synthesise config.output by L-BFGS-B on eq. 7 and return its summary. With --pyramid,
+    stage after stage, each from the last one's result enlarged, its targets taken at its own
+    size; with --fine-style, the new style image is made first and written beside the output.
 
     Inputs and outputs are checked before the network loads, the memory before any image does.
     On Ctrl-C or SIGTERM the last iterate and the log are written, marked completed False, and
     TransferInterrupted is raised with that summary."""
     torch.manual_seed(config.seed)
-    prepared = prepare(config, net)
-    for path in (config.output, config.log):
+    check_inputs(config)
+    check_outputs(config)
+    net = net or load_network(config.model, pooling=config.pooling, device=config.device,
+                              precision=config.precision)
+    stages = stage_configs(config)
+    if config.pyramid:  # the largest stage, before the first one starts
+        largest = max(stage.size for stage in stages)
+        check_memory(net, used_layers(config), (largest, largest), flag("pyramid"))
+    for path in (config.output, config.log, new_style_path(config)):
         if path:
             remove_stale_temporaries(path)  # a killed run's; a running one keeps its own
-    objective = prepared.objective
-    x0 = initial_image(config, prepared)
-    history: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    bar = tqdm(total=config.iterations, disable=not progress, unit="it", desc=config.optimiser)
+    first = prepare(stages[0], net)  # its checks and images before the progress bar
+    with tqdm(total=sum(stage.iterations for stage in stages), disable=not progress, unit="it",
+              desc=config.optimiser) as bar:
+        return Run(config, net, stages, bar).all_stages(first)
 
-    def write(x: torch.Tensor, record: dict[str, Any] | None = None) -> None:
-        """Write the image of an iterate, in colour as the colour preservation gives it, with the
-        log `record` when given, as one set (write_result)."""
-        write_result(config, prepared.colour.output(deprocess(x), prepared.content), record)
 
-    def after_iteration(iteration: int, x: torch.Tensor, losses: Losses) -> None:
-        history.append(dict(iteration=iteration, seconds=time.perf_counter() - start,
-                            **losses.as_dict()))
+class Run:
+    """A transfer's stages in turn (one without --pyramid), with what they share: the history
+    of every iteration, the stages' records, the progress bar and the clock."""
+
+    def __init__(self, config: TransferConfig, net: Network, stages: list[TransferConfig],
+                 bar: tqdm) -> None:
+        self.config, self.net, self.stages, self.bar = config, net, stages, bar
+        self.history: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
+        self.done = 0  # iterations of the stages before the current one
+        self.start = time.perf_counter()
+
+    def all_stages(self, first: Prepared) -> TransferSummary:
+        """Every stage, the first prepared already; the summary of the last."""
+        x: torch.Tensor | None = None
+        for index, stage in enumerate(self.stages, 1):
+            prepared = first if index == 1 else prepare(stage, self.net)
+            if prepared.new_style is not None:
+                write_new_style(self.config, prepared.new_style)
+            x0 = initial_image(stage, prepared) if x is None else upsampled(x, prepared.shape)
+            try:
+                result = synthesise(prepared.objective, x0, optimiser=stage.optimiser,
+                                    iterations=stage.iterations,
+                                    callback=functools.partial(self.after_iteration, index,
+                                                               prepared))
+            except SynthesisInterrupted as interrupt:  # save the last iterate, stop
+                raise TransferInterrupted(interrupt.signum, self.finish(
+                    index, prepared, interrupt.partial, interrupted=True)) from interrupt
+            if index == len(self.stages):
+                return self.finish(index, prepared, result)
+            self.records.append(stage_record(index, stage, prepared, result))
+            self.done += result.iterations
+            x = result.image
+        raise AssertionError("a run has at least one stage")
+
+    def write(self, prepared: Prepared, x: torch.Tensor,
+              record: dict[str, Any] | None = None) -> None:
+        """Write the image of an iterate, in colour as the colour preservation gives it, with
+        the log `record` when given, as one set (write_result)."""
+        write_result(self.config, prepared.colour.output(deprocess(x), prepared.content), record)
+
+    def after_iteration(self, index: int, prepared: Prepared, iteration: int, x: torch.Tensor,
+                        losses: Losses) -> None:
+        pyramid = dict(stage=index) if self.config.pyramid else {}
+        self.history.append(dict(iteration=self.done + iteration,
+                                 seconds=time.perf_counter() - self.start, **losses.as_dict(),
+                                 **pyramid))
         shown: dict[str, object] = {k: f"{v:.3g}" for k, v in losses.as_dict().items()
                                     if k in ("content", "style", "tv")}
-        bar.set_postfix(dict(total=f"{losses.total:.4g}", **shown), refresh=False)
-        bar.update(1)
-        if config.save_every and iteration % config.save_every == 0:
-            write(x)
+        self.bar.set_postfix(dict(total=f"{losses.total:.4g}", **pyramid, **shown),
+                             refresh=False)
+        self.bar.update(1)
+        every = self.config.save_every
+        if every and (self.done + iteration) % every == 0:
+            self.write(prepared, x)
 
-    def finish(result: Synthesis) -> TransferSummary:
-        """Write the image and the log of a result as one set; returns the run's summary."""
-        summary = TransferSummary(config.output, result.losses, result.iterations, result.stop,
-                                  result.completed, time.perf_counter() - start, objective.alpha,
-                                  objective.beta, prepared.net.sha256, config, result.evaluations,
-                                  history)
-        write(result.image, dict(summary.as_record(), history=history) if config.log else None)
+    def finish(self, index: int, prepared: Prepared, result: Synthesis,
+               interrupted: bool = False) -> TransferSummary:
+        """Write the image and the log of the run so far as one set; returns its summary."""
+        config, stage = self.config, self.stages[index - 1]
+        self.records.append(stage_record(index, stage, prepared, result))
+        stop = f"{result.stop} in stage {index} of {len(self.stages)}" \
+            if interrupted and config.pyramid else result.stop
+        summary = TransferSummary(
+            config.output, result.losses, self.done + result.iterations, stop,
+            result.completed and len(self.records) == len(self.stages),
+            time.perf_counter() - self.start, prepared.objective.alpha, prepared.objective.beta,
+            self.net.sha256, config, sum(r["evaluations"] for r in self.records), self.history,
+            self.records if config.pyramid else [], new_style_record(config, prepared))
+        self.write(prepared, result.image,
+                   dict(summary.as_record(), history=self.history) if config.log else None)
         return summary
 
-    try:
-        result = synthesise(objective, x0, optimiser=config.optimiser,
-                            iterations=config.iterations, callback=after_iteration)
-    except SynthesisInterrupted as interrupt:  # Ctrl-C or SIGTERM: save the last iterate, stop
-        bar.close()
-        raise TransferInterrupted(interrupt.signum, finish(interrupt.partial)) from interrupt
-    except KeyboardInterrupt:
-        bar.close()
-        raise
-    bar.close()
-    return finish(result)
+
+def stage_record(index: int, stage: TransferConfig, prepared: Prepared,
+                 result: Synthesis) -> dict[str, Any]:
+    """What a stage of --pyramid did, as the log keeps it."""
+    return dict(stage=index, size=stage.size, shape=list(prepared.shape),
+                iterations=result.iterations, evaluations=result.evaluations, stop=result.stop,
+                completed=result.completed, losses=result.losses.as_dict())
+
+
+def write_new_style(config: TransferConfig, result: Synthesis) -> None:
+    """Scale control's new style image, beside the output (written atomically)."""
+    path = new_style_path(config)
+    assert path is not None  # only scale control makes one
+    with atomic_paths([path]) as (tmp,):
+        with writing(path):
+            write_image(tmp, deprocess(result.image))
+
+
+def new_style_record(config: TransferConfig, prepared: Prepared) -> dict[str, Any] | None:
+    """Scale control's new style image as the log records it: file, sha256, its synthesis."""
+    path, made = new_style_path(config), prepared.new_style
+    if path is None or made is None:
+        return None
+    return dict(file=path, sha256=file_digest(path), iterations=made.iterations,
+                evaluations=made.evaluations, stop=made.stop, losses=made.losses.as_dict())

@@ -47,9 +47,9 @@ def recorded(monkeypatch):
     seen = dict(written=[])
 
     class Recording(Objective):
-        def __init__(self, net, content, styles, config):
+        def __init__(self, net, content, styles, config, regions=()):
             seen.update(content=content, styles=styles)
-            super().__init__(net, content, styles, config)
+            super().__init__(net, content, styles, config, regions)
 
     def recording_synthesise(objective, x0, **kwargs):
         seen["x0"] = x0

@@ -153,6 +153,18 @@ def test_every_command_line_default_is_the_configs():
     (dict(style_loss="mmd-poly", mmd_c=math.nan), "--mmd-c must be a finite number >= 0, not nan"),
     (dict(mmd_c=0.0), "--mmd-c is the c of --style-loss mmd-poly, not of gram"),
     (dict(style_crop="circle"), "--style-crop must be one of square, not 'circle'"),
+    (dict(regions=("sky:m.png",)), "--region 'sky:m.png': write NAME:CONTENT_MASK:STYLE_IMAGE"),
+    (dict(regions=("sky:m.png:s.png", "sky:n.png:t.png")), "--region: two regions are called 'sky'"),
+    (dict(regions=("sky:m.png:s.png",), styles=("s.png",)), "--region names each region's style"),
+    (dict(regions=("sky:m.png:s.png",), style_loss="stats"), "--region matches guided Gram"),
+    (dict(guide_mode="outside"), "--guide-mode must be one of simple, inside"),
+    (dict(guide_grow=1.5), "--guide-grow must be an integer"),
+    (dict(pyramid=(512, 256)), "--pyramid: coarse to fine, each stage larger than the one before"),
+    (dict(pyramid=(256, 512), pyramid_iterations=(500,)), "--pyramid-iterations needs one count per"),
+    (dict(pyramid=(0, 512)), "--pyramid must be whole numbers >= 1"),
+    (dict(fine_style="f.png", styles=("a.png", "b.png")), "--fine-style needs a content image and one"),
+    (dict(fine_style="f.png", styles=("a.png",), fine_iterations=0),
+     "--fine-iterations must be an integer >= 1"),
 ])
 def test_bad_parameters_are_refused_naming_their_flag(given, message):
     with pytest.raises(ReproduceError, match="^" + message.replace("(", r"\(")):
