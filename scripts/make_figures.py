@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the papers' figures, each paper's numbered as that paper numbers them (arXiv: fig1,
-fig2, fig3; CVPR: fig1, fig3, fig4, fig5, fig6, fig7), from the tables in
-reproduce/figures/tables.py, or the panels of a grid file (--grid FILE).
+fig2, fig3; CVPR: fig1, fig3, fig4, fig5, fig6, fig7; the 2017 controls paper: fig2, fig4, fig5),
+from the tables in reproduce/figures/, or the panels of a grid file (--grid FILE).
 
 Writes, under OUT/<paper>/: every panel as <figure>/<panel>.png with its record <panel>.json,
 the figure in the paper's layout as <figure>.png and <figure>.pdf, its convergence plot
@@ -78,7 +78,7 @@ def check_combination(args, preset):
     if args.cpus_per_panel is not None and (args.ray is None or args.cpus_per_panel < 1):
         raise ReproduceError("--cpus-per-panel takes a positive number, with --ray")
     if args.figure not in (None, "all"):
-        figure(args.figure, args.paper or "arxiv")  # one line if that paper has no such figure
+        figure(args.figure, args.paper or "arxiv", preset)  # one line if the paper has none
 
 
 def ray_cluster(address, cpus_per_panel):
@@ -95,10 +95,12 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figure", nargs="?", choices=[*FIGURE_NAMES, "all"],
                         help="the figure to render, as the paper numbers it (default all: the "
-                             "paper's result figures, arXiv fig1-fig3, CVPR fig1 and fig3-fig7; "
-                             "colour, the 2016 note's colour preservation, only when named)")
+                             "paper's result figures, arXiv fig1-fig3, CVPR fig1 and fig3-fig7, "
+                             "2017 fig2, fig4, fig5; colour, the 2016 note's colour preservation, "
+                             "and textures, the loss study, only when named)")
     parser.add_argument("--paper", choices=PAPERS,
-                        help="paper version whose values to use (default arxiv)")
+                        help="paper whose figures and values to use: the 2015 paper's arxiv or "
+                             "cvpr version, or 2017, the controls paper (default arxiv)")
     parser.add_argument("--grid", type=pathlib.Path, metavar="FILE",
                         help="render the panels of a grid file (TOML; data/grids/fig3.toml) "
                              "instead of the paper's figures")
@@ -128,7 +130,8 @@ def main(argv=None):
     parser.add_argument("--data", action="append", default=[], metavar="DIR",
                         help="folder holding inputs not shipped (seated-nude.jpg; for the CVPR "
                              "paper cottage.jpg, jesuiten_iii.jpg, london_day.jpg, "
-                             "new_york_night.jpg: data/README.md)")
+                             "new_york_night.jpg; for 2017 the authors' fig2_content.jpg, ...: "
+                             "data/README.md)")
     parser.add_argument("--force", action="store_true", help="render panels done before again")
     parser.add_argument("--max-panels", type=int, default=MAX_PANELS, metavar="N",
                         help="with --grid: refuse a grid of more panels than this "

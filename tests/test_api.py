@@ -24,7 +24,7 @@ def test_the_public_api_is_these_names():
 @pytest.mark.parametrize("modules", [
     "reproduce",
     "reproduce.run.config",
-    "reproduce.figures.tables",
+    "reproduce.figures.tables, reproduce.figures.papers",
     "reproduce.run.config, reproduce.figures.tables, reproduce.run.grid",
     "reproduce.caffe, reproduce.network, reproduce.method, reproduce.optim, reproduce.run, "
     "reproduce.figures, reproduce.image",

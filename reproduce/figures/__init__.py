@@ -8,6 +8,5 @@ __all__ = ["CAFFEMODEL", "FIGURE_NAMES", "MODEL", "PAPER_FIGURES", "PAPERS", "PR
            "SHIPPED", "figure", "make_figures", "make_grid", "require_model"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "make_figures": "make", "make_grid": "make", "CAFFEMODEL": "plan", "MODEL": "plan",
-    "PROTOTXT": "plan", "SHIPPED": "plan", "require_model": "plan", "FIGURE_NAMES": "tables",
-    "figure": "tables",
-    "PAPER_FIGURES": "tables", "PAPERS": "tables", "PRESETS": "tables"})
+    "PROTOTXT": "plan", "SHIPPED": "plan", "require_model": "plan", "FIGURE_NAMES": "papers",
+    "figure": "papers", "PAPER_FIGURES": "papers", "PAPERS": "tables", "PRESETS": "tables"})

@@ -56,9 +56,13 @@ class PanelResult:
     attempts: int
     evaluations: int = 0
     history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # --pyramid's
+    new_style: dict[str, Any] | None = None  # scale control's new style image
 
     def as_record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """As the panel's record holds it (stages and the new style image only where made)."""
+        record = dataclasses.asdict(self)
+        return {k: v for k, v in record.items() if k not in ("stages", "new_style") or v}
 
 
 HISTORY = ("iteration", "seconds", "total", "content", "style")  # kept per iteration in records
@@ -88,7 +92,8 @@ def panel_result(summary: TransferSummary, device: str, image_sha256: str, node:
     return PanelResult(summary.completed, summary.stop, summary.iterations,
                        summary.losses.as_dict(), summary.alpha, summary.beta, summary.seconds,
                        summary.model_sha256, device, image_sha256, node, attempts,
-                       summary.evaluations, columns(summary.history))
+                       summary.evaluations, columns(summary.history), summary.stages,
+                       summary.new_style)
 
 
 def failure(error: Exception) -> PanelFailure:

@@ -11,12 +11,20 @@ from typing import Any
 import filelock
 
 from reproduce.errors import ReproduceError
-from reproduce.figures import layout, tables, textures
+from reproduce.figures import layout, papers, tables, textures
 from reproduce.figures.convergence import draw_convergence
 from reproduce.figures.execute import Backend, PanelFailure, PanelResult, Task, backend_for
 from reproduce.figures.grid_figure import grid_figure, grid_model, grid_run
 from reproduce.figures.manifest import manifest
-from reproduce.figures.plan import Panel, PanelStatus, Run, find_inputs, make_run, plan
+from reproduce.figures.plan import (
+    Panel,
+    PanelStatus,
+    Run,
+    find_inputs,
+    make_run,
+    new_style_file,
+    plan,
+)
 from reproduce.figures.tables import Cell, Figure, Job, Preset, caption
 from reproduce.files import PathLike, check_apart, check_writable_folder, file_digest, write_json
 from reproduce.image import Array
@@ -106,7 +114,8 @@ def tiles(figure: Figure, panels: Sequence[Panel], run: Run,
     def place(cell: Cell) -> layout.Tile:
         if isinstance(cell.item, Job):
             panel = by_job[id(cell.item)]
-            image = None if panel.status == PanelStatus.SKIPPED else load_image(panel.image)
+            shown = new_style_file(panel.image) if cell.part == "style" else panel.image
+            image = None if panel.status == PanelStatus.SKIPPED else load_image(shown)
         else:
             image = picture(cell.item)
         note = (notes or {}).get(cell.item.name, "") if isinstance(cell.item, Job) else ""
@@ -180,7 +189,7 @@ def make_figures(names: Sequence[str], paper: str, preset: Preset, out: PathLike
     takes the list of Tasks and yields (task, result) as each finishes; closing it must stop
     its work."""
     check_writable_folder(out, "--out")
-    figures = [tables.figure(name, paper) for name in names]
+    figures = [papers.figure(name, paper, preset) for name in names]
     backend = default_backend(backend, device, jobs, progress)
     inputs = find_inputs(dict.fromkeys(k for f in figures for k in f.inputs), data_dirs)
     with results_lock(pathlib.Path(out)):

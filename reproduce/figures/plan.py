@@ -172,14 +172,25 @@ def recorded_parameters(record: dict[str, Any]) -> Any:
     return dict(DEFAULTS, **parameters) if isinstance(parameters, dict) else parameters
 
 
+def new_style_file(image: pathlib.Path) -> pathlib.Path:
+    """Where a panel's scale control writes its new style image (config.new_style_path)."""
+    return image.with_name(f"{image.stem}_style{image.suffix}")
+
+
 def is_done(record: object, panel: Panel, model_sha256: str) -> bool:
     """A panel counts as done only if its record says it completed what was asked (every
     iteration, or the optimiser's own convergence), with the same parameters and network, and
-    its image is still the one the record's sha256 names."""
-    return (isinstance(record, dict) and record.get("completed") is True
+    its image (and scale control's new style image) is still the one the record's sha256
+    names."""
+    if not isinstance(record, dict):
+        return False
+    made = record.get("new_style") or {}
+    return (record.get("completed") is True
             and recorded_parameters(record) == panel.parameters
             and record.get("model_sha256") == model_sha256
-            and panel.image.is_file() and file_digest(panel.image) == record.get("image_sha256"))
+            and panel.image.is_file() and file_digest(panel.image) == record.get("image_sha256")
+            and (not made or new_style_file(panel.image).is_file()
+                 and file_digest(new_style_file(panel.image)) == made.get("sha256")))
 
 
 def read_record(path: PathLike) -> Any:

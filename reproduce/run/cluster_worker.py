@@ -68,8 +68,9 @@ def render_panel(run: str, key: object, config: TransferConfig,
             output=os.path.join(folder, "out" + pathlib.Path(config.output).suffix),
             log=os.path.join(folder, "log.json") if config.log else None)
         driver = dataclasses.replace(config, device=device)
-        summary = dataclasses.replace(run_transfer(here, net=net, progress=False),
-                                      output=config.output, config=driver)
+        done = run_transfer(here, net=net, progress=False)
+        made = done.new_style and dict(done.new_style, file=new_style_path(config))
+        summary = dataclasses.replace(done, output=config.output, config=driver, new_style=made)
         log = dict(json.loads(pathlib.Path(here.log).read_text()), output=config.output,
                    config=dataclasses.asdict(driver)) if here.log else None
         image = pathlib.Path(here.output).read_bytes()

@@ -61,7 +61,8 @@ def manifest(out, name):
 
 def test_the_cvpr_paper_numbers_its_result_figures_as_it_does():
     assert PAPER_FIGURES == {"arxiv": ("fig1", "fig2", "fig3"),
-                             "cvpr": ("fig1", "fig3", "fig4", "fig5", "fig6", "fig7")}
+                             "cvpr": ("fig1", "fig3", "fig4", "fig5", "fig6", "fig7"),
+                             "2017": ("fig2", "fig4", "fig5")}
     with pytest.raises(ReproduceError, match="diagram of the method"):
         figure("fig2", "cvpr")
     with pytest.raises(ReproduceError, match="fig1, fig2, fig3"):
@@ -97,8 +98,8 @@ def test_fig5_content_at_conv2_2_and_conv4_2_each_whole_with_a_box_and_enlarged(
 
 
 def test_fig5s_box_is_part_of_the_table(monkeypatch):
-    from reproduce.figures import tables
-    monkeypatch.setattr(tables, "FIG5_BOX", (0.0, 0.0, 0.5, 0.5))
+    from reproduce.figures import paper2015
+    monkeypatch.setattr(paper2015, "FIG5_BOX", (0.0, 0.0, 0.5, 0.5))
     assert {cell.box or cell.crop for cell in figure("fig5", "cvpr").cells} == {(0, 0, 0.5, 0.5)}
 
 

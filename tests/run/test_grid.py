@@ -4,9 +4,8 @@ import shutil
 
 import pytest
 
-from reproduce.figures import SHIPPED
+from reproduce.figures import PRESETS, SHIPPED, figure
 from reproduce.figures.grid_figure import grid_figure
-from reproduce.figures.tables import PRESETS, figure
 from reproduce.files import ROOT
 from reproduce.run.grid import KINDS, RUN_FIELDS, GridError, load_grid
 from reproduce.run.transfer import TransferConfig
