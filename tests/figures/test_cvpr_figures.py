@@ -16,22 +16,12 @@ from reproduce.figures import plan as plan_module
 from reproduce.figures.layout import Tile, cropped, draw
 from reproduce.figures.tables import Preset, caption
 from reproduce.image.files import load_image, resize
-from tests.figures.test_figures import NOT_SHIPPED, TINY, make, named
+from tests.figures.test_figures import TINY, make, named
 from tests.helpers import ROOT
 
 STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 MEAN_BGR = np.array([103.939, 116.779, 123.68])  # the VGG-19 mean the paper's network takes off
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """A --data folder with stand-ins for the images the repository does not hold."""
-    folder = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(1)
-    for name, shape in NOT_SHIPPED.items():
-        iio.imwrite(folder / name, rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
-    return folder
 
 
 @pytest.fixture(scope="module")

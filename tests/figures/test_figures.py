@@ -25,22 +25,9 @@ from tests.helpers import ROOT, load_script
 REFERENCE = ROOT / "data" / "reference" / "neural-style-fig2"
 TINY = ["--quick", "--size", "32", "--iterations", "3"]
 PANELS = {"fig1": 10, "fig2": 5, "fig3": 20}  # the arXiv figures
-# what --data supplies: Femme nue assise, and the CVPR Figs. 5 and 7 images
-NOT_SHIPPED = {"seated-nude.jpg": (52, 40), "cottage.jpg": (40, 56), "jesuiten_iii.jpg": (48, 40),
-               "london_day.jpg": (36, 52), "new_york_night.jpg": (40, 60)}
 # the paper's style layers (arXiv p. 10; CVPR sec. 3), its content layer for Fig. 2 and 3
 STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """A --data folder with stand-ins for the images the repository does not hold."""
-    folder = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    for name, shape in NOT_SHIPPED.items():
-        iio.imwrite(folder / name, rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
-    return folder
 
 
 def make(*argv):
