@@ -64,6 +64,27 @@ def interrupts_raise() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM wait: when it ends, the first one that came is sent
+    again to the handler that was there before. A write is never cut in half, whatever the
+    library doing it leaves behind when a KeyboardInterrupt lands inside it (in the main thread;
+    elsewhere signals are not delivered to the block anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: came.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if came:
+            signal.raise_signal(came[0])
+
+
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
     """Run a command-line `main(argv)` and return its exit code: main's own (0 when it returns
     None), 2 with one line on stderr for a ReproduceError, 130/143 for SIGINT/SIGTERM."""

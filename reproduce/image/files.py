@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as nnf
 from PIL import Image, UnidentifiedImageError
 
-from reproduce.errors import ParameterError, ReproduceError
+from reproduce.errors import ParameterError, ReproduceError, interrupts_deferred
 from reproduce.files import PathLike, atomic_path
 from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS, Array
 
@@ -214,9 +214,12 @@ def _check_suffix(path: PathLike) -> None:
 
 def write_image(path: PathLike, rgb: Array) -> None:
     """Write an RGB image, clipped and rounded to 8 bits, in the format its suffix names (one
-    of IMAGE_SUFFIXES); save_image writes atomically."""
+    of IMAGE_SUFFIXES); save_image writes atomically. Ctrl-C or SIGTERM waits for the write
+    to end: imageio's Pillow plugin, cut short, raises an AttributeError in place of the
+    interrupt."""
     _check_suffix(path)
-    iio.imwrite(os.fspath(path), np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+    with interrupts_deferred():
+        iio.imwrite(os.fspath(path), np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
 
 
 def save_image(path: PathLike, rgb: Array) -> None:

@@ -1,11 +1,14 @@
 """Image input and output, and the Caffe VGG input convention."""
+import os
+import signal
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageFile
 
-from reproduce.errors import ParameterError, ReproduceError
+from reproduce.errors import Interrupted, ParameterError, ReproduceError, interrupts_raise
 from reproduce.image import (
     MAX_PIXELS,
     MEAN_BGR,
@@ -17,6 +20,7 @@ from reproduce.image import (
     resize,
     save_image,
 )
+from reproduce.image.files import write_image
 from tests.helpers import load_script
 
 RGB = np.array([[[255, 0, 0], [0, 128, 255]], [[10, 20, 30], [200, 100, 50]]], dtype=np.uint8)
@@ -229,3 +233,21 @@ def test_the_exif_orientation_is_applied_as_viewers_do(tmp_path, orientation):
     assert small.shape == ((100, 38, 3) if orientation >= 5 else (38, 100, 3))
     expected = resize(upright, small.shape[:2])
     assert np.abs(small - expected).mean() < 2.0  # the same picture, the same way up
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_write_waits_for_the_image_to_be_whole(tmp_path, monkeypatch, signum):
+    """The signal lands inside imageio's write (as a user's Ctrl-C can): the image is written
+    whole, then the run stops with the interrupt that signal stands for, not another error."""
+    path, rgb = tmp_path / "out.png", np.full((6, 5, 3), 200.0)
+    imwrite = iio.imwrite
+
+    def signalled_write(*args, **kwargs):
+        os.kill(os.getpid(), signum)  # handled at once in the main thread: inside the write
+        return imwrite(*args, **kwargs)
+
+    monkeypatch.setattr(iio, "imwrite", signalled_write)
+    with pytest.raises(Interrupted) as stopped, interrupts_raise():
+        write_image(path, rgb)
+    assert stopped.value.signum == signum
+    assert (iio.imread(path) == 200).all()
