@@ -2,13 +2,18 @@
 
 `maxcor` 20, `ftol = gtol = 0` (stop by the iteration count alone), box bounds on the pixels.
 Only the flat float64 vector crosses between torch and scipy.
+
+scipy's L-BFGS-B is called through `fmin_l_bfgs_b`, the same code as `minimize(method="L-BFGS-B")`
+iterate for iterate: `minimize` turns array bounds into a list of n pairs of Python floats and keeps
+it for the whole run, 112 bytes a variable (336 a pixel, a third of L-BFGS-B's own memory);
+`fmin_l_bfgs_b` takes the n × 2 array (docs/performance.md, "Memory").
 """
 from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from scipy.optimize import Bounds, OptimizeResult, minimize
+from scipy.optimize import OptimizeResult, fmin_l_bfgs_b
 from threadpoolctl import threadpool_limits
 
 from reproduce.optim.minimiser import MAXCOR, Callback, Fun, Minimum, NonFiniteLoss
@@ -40,11 +45,11 @@ def lbfgs(fun: Callable[[Array], tuple[float, Array]], x0: Array, bounds: tuple[
 
     # scipy's BLAS threads, spinning after each call, would take the cores from torch's
     with threadpool_limits(limits=1, user_api="blas"):
-        result = minimize(checked, np.array(x0, dtype=np.float64), jac=True, method="L-BFGS-B",
-                          bounds=Bounds(*bounds), callback=after_iteration,
-                          options=dict(maxiter=iterations, maxcor=MAXCOR, ftol=0.0, gtol=0.0,
-                                       maxfun=max(15000, 20 * iterations)))
-    return result.x, float(result.fun), int(result.nit), str(result.message)
+        x, f, result = fmin_l_bfgs_b(
+            checked, np.asarray(x0, dtype=np.float64), bounds=np.stack(bounds, axis=1),
+            m=MAXCOR, factr=0.0, pgtol=0.0, maxiter=iterations,
+            maxfun=max(15000, 20 * iterations), callback=after_iteration)
+    return x, float(f), int(result["nit"]), str(result["task"])
 
 
 def minimise(fun: Fun, x0: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor],
