@@ -160,10 +160,10 @@ class CountingNetwork:
     def __getattr__(self, name):
         return getattr(self.net, name)
 
-    def blobs(self, x, names):
+    def blobs_in_order(self, x, names):
         if x.requires_grad:
             self.starts.append(time.perf_counter())
-        return self.net.blobs(x, names)
+        return self.net.blobs_in_order(x, names)
 
 
 def time_lbfgs(net, config, evaluation_s):

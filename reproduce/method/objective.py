@@ -123,11 +123,20 @@ class Objective:
         """The loss terms of a preprocessed image x. With λ = tv_weight > 0 also TV(x), and the
         total is eq. 7 + λ·TV(x); with λ = 0 the TV term is not computed at all, so the total
         is eq. 7 exactly."""
-        blobs = self.net.blobs(x, self.layers)
-        F = {l: feature_matrix(blobs[l]) for l in self.layers}
+        content: dict[str, torch.Tensor] = {}
+        style: dict[str, torch.Tensor] = {}
+        # each layer's terms as soon as its blob is out: the backward pass, which runs in the
+        # reverse order of the forward, then takes a term's gradient only when it reaches the
+        # layer, instead of holding every term's gradient all the way down (reproduce.network.stages)
+        for l, blob in self.net.blobs_in_order(x, self.layers):
+            F = feature_matrix(blob)
+            if l in self.P:
+                content[l] = content_loss(F, self.P[l])
+            if l in self.E_l:
+                style[l] = self.E_l[l](F)
         zero = torch.zeros((), device=x.device, dtype=x.dtype)
-        L_content = sum((content_loss(F[l], self.P[l]) for l in self.content_layers), zero)
-        E = {l: self.E_l[l](F[l]) for l in self.style_layers}
+        L_content = sum((content[l] for l in self.content_layers), zero)
+        E = {l: style[l] for l in self.style_layers}
         L_style = style_loss(E, self.w) if E else zero
         terms = LossTerms(total_loss(L_content, L_style, self.alpha, self.beta), L_content,
                           L_style, E)

@@ -8,7 +8,7 @@ reproduce.network.runtime.configure_runtime.
 """
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import onnx
@@ -20,6 +20,7 @@ from reproduce.errors import ParameterError
 from reproduce.network import POOLINGS, PRECISIONS, NetworkError
 from reproduce.network.file import read_network
 from reproduce.network.runtime import device_kind
+from reproduce.network.stages import output_nodes, outputs_in_order, staged
 
 
 def _set_pooling(module: nn.Module, pooling: str) -> None:
@@ -38,14 +39,12 @@ def _set_pooling(module: nn.Module, pooling: str) -> None:
         setattr(module, name, replacement)
 
 
-def output_nodes(module: fx.GraphModule) -> list[fx.Node]:
-    """The fx nodes a GraphModule returns, in order (the i-th holds blob_names[i])."""
-    output = next(n for n in module.graph.nodes if n.op == "output").args[0]
-    return list(output) if isinstance(output, (tuple, list)) else [output]
-
-
 class Network:
-    """A converted Caffe network; `blobs(x, names)` returns Caffe's blobs for input x."""
+    """A converted Caffe network; `blobs(x, names)` returns Caffe's blobs for input x.
+
+    `recompute` (False unless set): a gradient through `blobs` recomputes the network's stages
+    in the backward pass instead of keeping their activations (reproduce.network.stages);
+    reproduce.network.memory.check_memory sets it when a run needs it."""
 
     def __init__(self, module: fx.GraphModule, blob_names: Iterable[str], input_name: str,
                  meta: dict[str, Any], sha256: str, device: str | torch.device = "cpu",
@@ -66,6 +65,8 @@ class Network:
         self.sha256 = sha256
         self._outputs = dict(zip(self.blob_names, output_nodes(module)))
         self._truncated: dict[tuple[str, ...], fx.GraphModule] = {}
+        self._staged: dict[tuple[tuple[str, ...], bool], fx.GraphModule] = {}
+        self.recompute = False
 
     def check_image_input(self) -> None:
         """One line unless the network takes images: 3 channels (BGR minus the mean)."""
@@ -93,18 +94,33 @@ class Network:
             self._truncated[names] = module
         return self._truncated[names]
 
-    def blobs(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
-        """{name: blob} for an N×C×H×W input in the network's input convention, taken in the
-        network's precision (a float32 input to a float32 network is not copied)."""
+    def stages_for(self, names: tuple[str, ...], recompute: bool) -> fx.GraphModule:
+        """module_for(names) in stages (reproduce.network.stages.staged), recomputed or not."""
+        if (names, recompute) not in self._staged:
+            self._staged[names, recompute] = staged(self.module_for(names), recompute)
+        return self._staged[names, recompute]
+
+    def blobs_in_order(self, x: torch.Tensor, names: Iterable[str]
+                       ) -> Iterator[tuple[str, torch.Tensor]]:
+        """(name, blob) for an N×C×H×W input in the network's input convention, each as soon as
+        it is computed (the input's first), taken in the network's precision (a float32 input
+        to a float32 network is not copied). With `recompute` set, a pass that autograd records
+        recomputes its stages in the backward pass."""
         names = tuple(names)
         self.check_blobs(names)
-        wanted = tuple(n for n in dict.fromkeys(names) if n != self.input_name)
-        inputs = x.to(self.dtype).contiguous(memory_format=self.memory_format)
-        values = self.module_for(wanted)(inputs) if wanted else ()
-        result = dict(zip(wanted, values))
         if self.input_name in names:
-            result[self.input_name] = x
-        return result
+            yield self.input_name, x
+        wanted = tuple(n for n in dict.fromkeys(names) if n != self.input_name)
+        if not wanted:
+            return
+        inputs = x.to(self.dtype).contiguous(memory_format=self.memory_format)
+        recompute = self.recompute and torch.is_grad_enabled() and inputs.requires_grad
+        for i, blob in outputs_in_order(self.stages_for(wanted, recompute), inputs):
+            yield wanted[i], blob
+
+    def blobs(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
+        """{name: blob}: blobs_in_order, all at once."""
+        return dict(self.blobs_in_order(x, names))
 
 
 def to_torch(model: onnx.ModelProto) -> fx.GraphModule:

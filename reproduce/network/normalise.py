@@ -32,7 +32,8 @@ from reproduce.image.convention import preprocess
 from reproduce.image.files import image_files, load_image
 from reproduce.network import record_path
 from reproduce.network.file import Weights, read_network, write_network
-from reproduce.network.load import Network, output_nodes, to_torch
+from reproduce.network.load import Network, to_torch
+from reproduce.network.stages import output_nodes
 
 HOMOGENEOUS = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)  # f(k·x) = k·f(x) per channel, k > 0
 
