@@ -9,10 +9,17 @@ import time
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident memory so far, in bytes (ru_maxrss is KiB on Linux, bytes
-    on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    """This process's peak resident memory so far, in bytes: on Linux its VmHWM, which starts
+    afresh when the process execs (ru_maxrss keeps the peak of the process it was forked from:
+    a child of a large parent would report the parent's size); elsewhere ru_maxrss (bytes on
+    macOS)."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024  # kB
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
 
 
 PR_SET_PDEATHSIG = 1  # prctl's option: the signal this process gets when its parent ends

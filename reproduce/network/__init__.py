@@ -11,6 +11,7 @@ from reproduce.files import ROOT, PathLike
 from reproduce.lazy import lazy_exports
 
 POOLINGS = ("avg", "max")  # every pooling layer made average (the paper's figures) or max
+RECOMPUTE = ("auto", "on", "off")  # recompute the network's stages in the backward pass
 PRECISIONS = ("float32", "float64")  # the network's arithmetic: Caffe's float32, or float64
 VGG19 = ROOT / "models" / "converted" / "vgg19.onnx"  # the default network file
 
@@ -26,7 +27,7 @@ def record_path(path: PathLike) -> str:
     return os.path.splitext(os.fspath(path))[0] + ".json"
 
 
-__all__ = ["POOLINGS", "PRECISIONS", "VGG19", "Network", "NetworkError", "NetworkFile",
+__all__ = ["POOLINGS", "PRECISIONS", "RECOMPUTE", "VGG19", "Network", "NetworkError", "NetworkFile",
            "configure_runtime", "convert", "default_device", "device_kind", "load_network",
            "loaded_network", "read_network", "record_path", "write_network"]
 __getattr__, __dir__ = lazy_exports(__name__, {

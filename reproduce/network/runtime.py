@@ -9,6 +9,8 @@ import torch
 from reproduce.errors import ParameterError
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
+GLIBC_TRIM_THRESHOLD, GLIBC_MMAP_MAX = 128 * 1024, 65536  # their defaults (mallopt(3))
+_kept = False  # whether keep_freed_memory is in effect
 
 
 def default_device() -> str:
@@ -35,10 +37,32 @@ def keep_freed_memory() -> None:
     Each evaluation allocates and frees the same activations, up to 64 MB each at 512 px; glibc
     maps blocks that large afresh every time and page-faults them in again, which cost 5-18% of
     a CPU evaluation (docs/performance.md). Elsewhere a no-op."""
+    _mallopt(mmap_max=0, trim_threshold=2**31 - 1)
+
+
+def release_freed_memory() -> None:
+    """Undo keep_freed_memory: glibc's defaults, and what it holds freed handed back. A kept heap
+    holds about one evaluation's memory more than the live peak (docs/performance.md, "Memory"):
+    runs that recompute, to fit, hand it back (reproduce.run.memory.plan)."""
+    if _mallopt(mmap_max=GLIBC_MMAP_MAX, trim_threshold=GLIBC_TRIM_THRESHOLD):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def freed_memory_kept() -> bool:
+    """Whether keep_freed_memory is in effect (and not released since)."""
+    return _kept
+
+
+def _mallopt(mmap_max: int, trim_threshold: int) -> bool:
+    """Set glibc's M_MMAP_MAX and M_TRIM_THRESHOLD (Linux; False elsewhere)."""
+    global _kept
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if sys.platform == "linux" else None
-    if mallopt:
-        mallopt(M_MMAP_MAX, 0)
-        mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+    if not mallopt:
+        return False
+    mallopt(M_MMAP_MAX, mmap_max)
+    mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    _kept = mmap_max == 0
+    return True
 
 
 def set_tf32(enabled: bool) -> None:

@@ -19,7 +19,7 @@ from reproduce.files import check_apart, check_output_file
 from reproduce.image import IMAGE_SUFFIXES, MAX_PIXELS
 from reproduce.method import DEFAULT_STYLE_LOSS, MMD_C, STYLE_LOSSES
 from reproduce.method.colour import COLOUR_METHODS
-from reproduce.network import POOLINGS, PRECISIONS, VGG19, record_path
+from reproduce.network import POOLINGS, PRECISIONS, RECOMPUTE, VGG19, record_path
 from reproduce.optim import DEFAULT_OPTIMISER, OPTIMISERS
 from reproduce.run.regions import Region, parse_regions, region_styles
 
@@ -126,6 +126,11 @@ class TransferConfig:
     precision: str = parameter(
         "float32", "the network's arithmetic: float32, as Caffe computed, or float64 (to tell "
         "float32's rounding from a real difference)", choices=PRECISIONS)
+    recompute: str = parameter(
+        "auto", "recompute the network's stages in the backward pass instead of keeping their "
+        "activations (about half the evaluation's memory, for one more forward pass): auto when "
+        "the run would not fit without it, on, or off; f and its gradient are the same",
+        choices=RECOMPUTE)
     max_pixels: int = parameter(
         MAX_PIXELS, "largest input image accepted, width × height in pixels; larger ones are "
         "refused before decoding", parse=int, metavar="N")
@@ -269,6 +274,7 @@ def check_config(config: TransferConfig) -> None:
     _choice(config, "style_size", STYLE_SIZES)
     _choice(config, "optimiser", tuple(OPTIMISERS))
     _choice(config, "precision", PRECISIONS)
+    _choice(config, "recompute", RECOMPUTE)
     if config.style_crop is not None:
         _choice(config, "style_crop", STYLE_CROPS)
     _choice(config, "style_loss", tuple(STYLE_LOSSES))

@@ -14,9 +14,9 @@ from reproduce.method.colour import Plain, colour_method, match_colour_histogram
 from reproduce.method.objective import Objective
 from reproduce.method.spatial import RegionMasks
 from reproduce.network.load import Network, load_network
-from reproduce.network.memory import check_memory
 from reproduce.optim.synthesis import Synthesis, synthesise
 from reproduce.run.config import TransferConfig, check_inputs, check_outputs, flag
+from reproduce.run.memory import Estimate, check_forward, plan
 from reproduce.run.regions import parse_regions
 
 NOISE_STD = 1.0  # white-noise start: N(0, 1) per pixel in the preprocessed (0..255 − mean) space
@@ -73,7 +73,7 @@ def check_style_memory(net: Network, config: TransferConfig) -> None:
     S × --size too (a bound: the Gram targets need the forward pass only)."""
     if config.style_images and config.style_scale > 1:
         side = math.ceil(config.style_scale * config.size)
-        check_memory(net, config.style_layers, (side, side), flag("style_scale"))
+        check_forward(net, config, (side, side), flag("style_scale"))
 
 
 def read_mask(path: str, shape: tuple[int, int], config: TransferConfig) -> np.ndarray:
@@ -132,12 +132,14 @@ class Prepared:
     seen_styles: list[np.ndarray]
     objective: Objective
     new_style: Synthesis | None = None
+    memory: Estimate | None = None  # the memory plan the run goes with
 
 
 def prepare(config: TransferConfig, net: Network | None = None, outputs: bool = True) -> Prepared:
     """Check the inputs (and the outputs, unless `outputs` is False: a scoring writes none),
-    load the network unless given, check its layers and the memory before any image is read,
-    then read the images and take the objective's targets."""
+    load the network unless given, check its layers, read the images, plan the memory at their
+    size (reproduce.run.memory.plan: recomputation when it must), then take the objective's
+    targets."""
     check_inputs(config)
     if outputs:
         check_outputs(config)
@@ -145,9 +147,9 @@ def prepare(config: TransferConfig, net: Network | None = None, outputs: bool = 
                               precision=config.precision)
     net.check_image_input()
     net.check_blobs(used_layers(config) + (tuple(config.fine_layers) if config.fine_style else ()))
-    check_memory(net, used_layers(config), (config.size, config.size), flag("size"))  # the long side's square
     check_style_memory(net, config)
     content, styles, shape = prepare_images(config)
+    memory = plan(net, config, shape, flag("size"))
     new_style = None
     if config.fine_style is not None:
         assert content is not None  # check_config: scale control needs a content image
@@ -158,7 +160,7 @@ def prepare(config: TransferConfig, net: Network | None = None, outputs: bool = 
                           [preprocess(s, net.device) for s in seen_styles], config,
                           region_masks(config, styles, shape))
     return Prepared(net, content, styles, shape, colour, seen_content, seen_styles, objective,
-                    new_style)
+                    new_style, memory)
 
 
 def white_noise(shape: tuple[int, int], seed: int) -> torch.Tensor:

@@ -25,7 +25,6 @@ from reproduce.image.convention import deprocess, preprocess
 from reproduce.image.files import upsample, write_image
 from reproduce.method.objective import Losses
 from reproduce.network.load import Network, load_network
-from reproduce.network.memory import check_memory
 from reproduce.optim.synthesis import Synthesis, SynthesisInterrupted, synthesise
 from reproduce.run.config import (
     TransferConfig,
@@ -34,7 +33,8 @@ from reproduce.run.config import (
     flag,
     new_style_path,
 )
-from reproduce.run.prepare import Prepared, initial_image, prepare, read_image, used_layers
+from reproduce.run.memory import check_forward
+from reproduce.run.prepare import Prepared, initial_image, prepare, read_image
 
 
 @dataclass
@@ -42,7 +42,8 @@ class TransferSummary:
     """What a transfer did: the image it wrote, its losses, the iterations done, why it stopped,
     whether it did what was asked, the seconds, α and β, the network's sha256, the config, the
     evaluations of the loss and gradient, every iteration's losses and time (the log's history),
-    every stage of a coarse-to-fine run, and scale control's new style image."""
+    every stage of a coarse-to-fine run, scale control's new style image, and the memory plan
+    (reproduce.run.memory: the estimate by part, and whether it recomputed; the last stage's)."""
     output: str
     losses: Losses
     iterations: int
@@ -57,6 +58,7 @@ class TransferSummary:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # --pyramid's
     new_style: dict[str, Any] | None = None  # --fine-style's new style image
+    memory: dict[str, Any] | None = None
 
     def as_record(self) -> dict[str, Any]:
         """As the log (--log) writes it, before its history: with --pyramid every stage, with
@@ -67,6 +69,7 @@ class TransferSummary:
                     evaluations=self.evaluations,
                     **({"stages": self.stages} if self.stages else {}),
                     **({"new_style": self.new_style} if self.new_style else {}),
+                    **({"memory": self.memory} if self.memory else {}),
                     config=dataclasses.asdict(self.config))
 
 
@@ -133,7 +136,8 @@ def run_transfer(config: TransferConfig, net: Network | None = None,
     stage after stage, each from the last one's result enlarged, its targets taken at its own
     size; with --fine-style, the new style image is made first and written beside the output.
 
-    Inputs and outputs are checked before the network loads, the memory before any image does.
+    Inputs and outputs are checked before the network loads, the memory before the targets are
+    taken (with --pyramid, the largest stage's forward pass before the first stage).
     On Ctrl-C or SIGTERM the last iterate and the log are written, marked completed False, and
     TransferInterrupted is raised with that summary."""
     torch.manual_seed(config.seed)
@@ -144,7 +148,7 @@ def run_transfer(config: TransferConfig, net: Network | None = None,
     stages = stage_configs(config)
     if config.pyramid:  # the largest stage, before the first one starts
         largest = max(stage.size for stage in stages)
-        check_memory(net, used_layers(config), (largest, largest), flag("pyramid"))
+        check_forward(net, config, (largest, largest), flag("pyramid"))
     for path in (config.output, config.log, new_style_path(config)):
         if path:
             remove_stale_temporaries(path)  # a killed run's; a running one keeps its own
@@ -222,7 +226,8 @@ class Run:
             result.completed and len(self.records) == len(self.stages),
             time.perf_counter() - self.start, prepared.objective.alpha, prepared.objective.beta,
             self.net.sha256, config, sum(r["evaluations"] for r in self.records), self.history,
-            self.records if config.pyramid else [], new_style_record(config, prepared))
+            self.records if config.pyramid else [], new_style_record(config, prepared),
+            prepared.memory.as_record() if prepared.memory else None)
         self.write(prepared, result.image,
                    dict(summary.as_record(), history=self.history) if config.log else None)
         return summary
@@ -233,7 +238,8 @@ def stage_record(index: int, stage: TransferConfig, prepared: Prepared,
     """What a stage of --pyramid did, as the log keeps it."""
     return dict(stage=index, size=stage.size, shape=list(prepared.shape),
                 iterations=result.iterations, evaluations=result.evaluations, stop=result.stop,
-                completed=result.completed, losses=result.losses.as_dict())
+                completed=result.completed, losses=result.losses.as_dict(),
+                **({"memory": prepared.memory.as_record()} if prepared.memory else {}))
 
 
 def write_new_style(config: TransferConfig, result: Synthesis) -> None:

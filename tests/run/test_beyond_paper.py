@@ -24,9 +24,9 @@ from reproduce.method.losses import (
     total_variation,
 )
 from reproduce.method.objective import LossTerms, Objective
-from reproduce.network import load_network, memory
+from reproduce.network import load_network
 from reproduce.optim.synthesis import synthesise
-from reproduce.run import prepare, transfer
+from reproduce.run import memory, prepare, transfer
 from reproduce.run.config import TransferConfig
 from reproduce.run.transfer import run_transfer
 

@@ -1,6 +1,5 @@
 """One definition of the parameters: the paper's values as literals, the α/β rule through every
-path (API, `transfer`, `loss`), every bad parameter and output refused up front naming its flag,
-and the memory estimate."""
+path (API, `transfer`, `loss`), every bad parameter and output refused up front naming its flag."""
 import dataclasses
 import json
 import math
@@ -15,7 +14,7 @@ from reproduce.errors import ReproduceError, run_main
 from reproduce.image import preprocess
 from reproduce.method.objective import Objective
 from reproduce.method.weights import loss_weights, resolve_weights
-from reproduce.network import load_network, memory
+from reproduce.network import load_network
 from reproduce.optim import OPTIMISERS
 from reproduce.optim.minimiser import minimiser
 from reproduce.run import prepare, transfer
@@ -259,22 +258,3 @@ def test_outputs_are_checked_before_the_network_loads(output, log, message, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "file.txt", "folder"]
 
 
-def test_memory_estimate_counts_each_activation_twice(small_vgg):
-    """conv1_1 of the small VGG (8 filters): the input (3 channels), the convolution and its
-    ReLU (8 each), float32, forward and backward: (3 + 8 + 8) · H · W · 4 · 2 bytes."""
-    net = load_network(small_vgg)
-    assert memory.activation_bytes(net, ["conv1_1"], (128, 96)) == 19 * 128 * 96 * 4 * 2
-    deeper = memory.activation_bytes(net, ["conv1_1", "conv5_1"], (128, 96))
-    assert deeper > memory.activation_bytes(net, ["conv4_2"], (128, 96)) > 19 * 128 * 96 * 8
-
-
-def test_a_size_beyond_the_devices_memory_is_refused_naming_the_estimate(small_vgg, tmp_path,
-                                                                        pictures, monkeypatch):
-    monkeypatch.setattr(memory, "device_bytes", lambda device: 2**30)
-    config = TransferConfig(content=str(pictures["photo"]), model=str(small_vgg), size=100000,
-                            content_layers=("conv1_1",), output=str(tmp_path / "o.png"))
-    need = 19 * 100000**2 * 8 / 2**30
-    with pytest.raises(ReproduceError, match=rf"^--size: an 100000×100000 image needs about "
-                                             rf"{need:.1f} GiB .* than the 1.0 GiB of cpu"):
-        transfer.run_transfer(config, progress=False)
-    assert not (tmp_path / "o.png").exists()

@@ -98,3 +98,25 @@ def test_main_runs_at_a_tiny_size(bench, small_vgg, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "ratio converted / plain" in table and "achieved GFLOP/s" in table
     assert "L-BFGS-B (scipy) iteration" in table and "L-BFGS-B on the device iteration" in table
+
+
+def test_memory_slope_is_the_least_squares_line(small_vgg):
+    bench_memory = load_script("bench_memory")
+    rows = [dict(pixels=p, peak_gb=1.2 + 2.5 * p / 1e6) for p in (49152, 196608, 786432)]
+    assert bench_memory.slope(rows) == pytest.approx(2.5)
+    assert bench_memory.slope(rows[:1]) is None
+
+
+def test_memory_bench_runs_at_tiny_sizes(small_vgg, tmp_path, capsys):
+    out = tmp_path / "memory.json"
+    load_script("bench_memory").main(["--model", str(small_vgg), "--sizes", "48",
+                                      "--recompute", "on", "--iterations", "2", "--device", "cpu",
+                                      "--json", str(out)])
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert (row["size"], row["shape"], row["recompute"], row["recomputed"]) == \
+        (48, [36, 48], "on", True)
+    assert row["peak_gb"] > 0.1 and row["estimate_gb"] > 0.1 and row["iterations"] == 2
+    assert row["estimate_gb"] == pytest.approx(sum(row["parts_gb"].values()))
+    assert report["gb_per_megapixel"]["on"] is None  # one size: no line
+    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["48", "36×48", "on"]
