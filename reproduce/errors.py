@@ -50,18 +50,26 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def interrupts_raise() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM raise Interrupted in the main thread (elsewhere, or
-    outside the main thread, the handlers are left as they are)."""
+def _handled(handler: Callable[[int, FrameType | None], object]) -> Iterator[None]:
+    """Within the block, `handler` handles SIGINT and SIGTERM in the main thread, and the
+    handlers before it are back afterwards (elsewhere, or outside the main thread, the handlers
+    are left as they are)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for s, before in previous.items():
+            signal.signal(s, before)
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise Interrupted in the main thread."""
+    with _handled(_raise_interrupted):
+        yield
 
 
 @contextlib.contextmanager
@@ -70,17 +78,11 @@ def interrupts_deferred() -> Iterator[None]:
     again to the handler that was there before. A write is never cut in half, whatever the
     library doing it leaves behind when a KeyboardInterrupt lands inside it (in the main thread;
     elsewhere signals are not delivered to the block anyway)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     came: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: came.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        with _handled(lambda signum, frame: came.append(signum)):
+            yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         if came:
             signal.raise_signal(came[0])
 

@@ -44,7 +44,7 @@ class Network:
 
     `recompute` (False unless set): a gradient through `blobs` recomputes the network's stages
     in the backward pass instead of keeping their activations (reproduce.network.stages);
-    reproduce.network.memory.check_memory sets it when a run needs it."""
+    reproduce.run.memory.plan sets it when a run needs it."""
 
     def __init__(self, module: fx.GraphModule, blob_names: Iterable[str], input_name: str,
                  meta: dict[str, Any], sha256: str, device: str | torch.device = "cpu",
