@@ -29,15 +29,12 @@ from reproduce.optim.synthesis import synthesise
 from reproduce.run import memory, prepare, transfer
 from reproduce.run.config import TransferConfig
 from reproduce.run.transfer import run_transfer
+from tests.helpers import small_transfer
 
 ROUNDING = 0.5 * np.abs(colour.RGB_TO_YIQ).sum(axis=1)  # |ΔY|, |ΔI|, |ΔQ| from ±0.5 per channel
 
 
-def config(small_vgg, tmp_path, pictures, **overrides):
-    base = dict(content=str(pictures["photo"]), styles=(str(pictures["painting"]),),
-                model=str(small_vgg), output=str(tmp_path / "out.png"), size=48, iterations=4,
-                log=str(tmp_path / "log.json"), device="cpu")
-    return TransferConfig(**{**base, **overrides})
+config = small_transfer
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The 2017 controls from the command line, grid files and the API (Gatys, Ecker, Bethge,
 Hertzmann & Shechtman, CVPR 2017): regions with their masks, coarse to fine by area with each
 stage started from the last one's result enlarged, and scale control's new style image."""
+import functools
 import json
 import math
 
@@ -20,6 +21,7 @@ from reproduce.run.config import TransferConfig
 from reproduce.run.grid import load_grid
 from reproduce.run.prepare import read_mask
 from reproduce.run.transfer import TransferInterrupted, run_transfer, stage_configs
+from tests.helpers import small_transfer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,11 +37,7 @@ def masks(tmp_path_factory):
     return folder
 
 
-def config(small_vgg, tmp_path, pictures, **overrides):
-    base = dict(content=str(pictures["photo"]), styles=(str(pictures["painting"]),),
-                model=str(small_vgg), output=str(tmp_path / "out.png"), size=48, iterations=3,
-                log=str(tmp_path / "log.json"), device="cpu")
-    return TransferConfig(**{**base, **overrides})
+config = functools.partial(small_transfer, iterations=3)
 
 
 @pytest.fixture
